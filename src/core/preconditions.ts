@@ -1,0 +1,133 @@
+/**
+ * Evaluation of conditional request header fields in the order of RFC 9110 §13.2.2,
+ * plus the `428 Precondition Required` rule of RFC 6585 §3 for writes.
+ */
+import { parseEntityTagList, strongMatch, weakMatch, type EntityTag } from './entity-tag.js'
+import { parseHttpDate, toHttpDatePrecision } from './http-date.js'
+
+/** The conditional request header fields, as raw field values (undefined when absent). */
+export interface ConditionalHeaders {
+  readonly ifMatch?: string | undefined
+  readonly ifNoneMatch?: string | undefined
+  readonly ifModifiedSince?: string | undefined
+  readonly ifUnmodifiedSince?: string | undefined
+}
+
+/** The selected representation's validators, or null when the target resource does not exist. */
+export interface CurrentValidators {
+  readonly etag: EntityTag
+  /** Last modification time in milliseconds since the epoch (any precision). */
+  readonly lastModified: number
+}
+
+/** What the precondition that failed was, so a 412 can say why. */
+export type FailedPrecondition =
+  | { readonly field: 'if-match'; readonly onlyWeakTags: boolean }
+  | { readonly field: 'if-unmodified-since' }
+  | { readonly field: 'if-none-match' }
+
+/** The closed set of outcomes: go on, 304, 412, or 428. */
+export type PreconditionDecision =
+  | { readonly outcome: 'proceed' }
+  | { readonly outcome: 'not-modified' }
+  | { readonly outcome: 'precondition-failed'; readonly failed: FailedPrecondition }
+  | { readonly outcome: 'precondition-required' }
+
+export interface PreconditionRequest {
+  readonly method: string
+  readonly headers: ConditionalHeaders
+  /** The current validators, or null when the resource is absent. */
+  readonly current: CurrentValidators | null
+  /**
+   * RFC 6585 §3: when true, a request on an existing resource without `If-Match` (or, for PUT,
+   * `If-None-Match: *`) is answered 428 instead of being allowed to overwrite blindly.
+   */
+  readonly requirePrecondition?: boolean
+}
+
+const PROCEED: PreconditionDecision = { outcome: 'proceed' }
+const NOT_MODIFIED: PreconditionDecision = { outcome: 'not-modified' }
+const PRECONDITION_REQUIRED: PreconditionDecision = { outcome: 'precondition-required' }
+
+function isSafe(method: string): boolean {
+  return method === 'GET' || method === 'HEAD'
+}
+
+/**
+ * RFC 9110 §13.1.1: `If-Match` is true for `*` when a current representation exists, or when a
+ * listed tag matches the current ETag by strong comparison. An empty or malformed field is false.
+ */
+export function ifMatchHolds(value: string, current: CurrentValidators | null): boolean {
+  const list = parseEntityTagList(value)
+  if (current === null || list.malformed) return false
+  if (list.any) return true
+  return list.tags.some((tag) => strongMatch(tag, current.etag))
+}
+
+/**
+ * RFC 9110 §13.1.2: `If-None-Match` is false for `*` when a current representation exists, or
+ * when a listed tag matches the current ETag by weak comparison. Members that do not parse are
+ * skipped: matching fewer tags can only cost a full response, never a wrong one.
+ */
+export function ifNoneMatchHolds(value: string, current: CurrentValidators | null): boolean {
+  const list = parseEntityTagList(value)
+  if (current === null) return true
+  if (list.any) return false
+  return !list.tags.some((tag) => weakMatch(tag, current.etag))
+}
+
+function onlyWeakTags(value: string): boolean {
+  const list = parseEntityTagList(value)
+  return !list.any && list.tags.length > 0 && list.tags.every((tag) => tag.weak)
+}
+
+/**
+ * Decides a request's preconditions in RFC 9110 §13.2.2 order, from the validators alone:
+ * 1. If-Match, else 2. If-Unmodified-Since; 3. If-None-Match, else 4. If-Modified-Since (GET/HEAD).
+ * A date that is not a valid HTTP-date is ignored (§13.1.3, §13.1.4).
+ *
+ * @example
+ * evaluatePreconditions({
+ *   method: 'GET',
+ *   headers: { ifNoneMatch: '"v1"' },
+ *   current: { etag: { weak: false, opaque: 'v1' }, lastModified: Date.now() },
+ * }) // { outcome: 'not-modified' }
+ */
+export function evaluatePreconditions(request: PreconditionRequest): PreconditionDecision {
+  const { method, headers, current } = request
+  const { ifMatch, ifNoneMatch, ifModifiedSince, ifUnmodifiedSince } = headers
+  const safe = isSafe(method)
+
+  // RFC 6585 §3: a state-changing request on an existing resource must be conditional on its
+  // ETag. If-Unmodified-Since never stands in for If-Match here: a date has one-second resolution.
+  if (request.requirePrecondition === true && current !== null && ifMatch === undefined) {
+    const createOnly = method === 'PUT' && ifNoneMatch !== undefined && parseEntityTagList(ifNoneMatch).any
+    if (!createOnly) return PRECONDITION_REQUIRED
+  }
+
+  // step 1: If-Match uses strong comparison
+  if (ifMatch !== undefined) {
+    if (!ifMatchHolds(ifMatch, current)) {
+      return { outcome: 'precondition-failed', failed: { field: 'if-match', onlyWeakTags: onlyWeakTags(ifMatch) } }
+    }
+  } else if (ifUnmodifiedSince !== undefined && current !== null) {
+    // step 2: only when If-Match is absent; compared at the one-second precision of HTTP-dates
+    const since = parseHttpDate(ifUnmodifiedSince)
+    if (since !== undefined && toHttpDatePrecision(current.lastModified) > since) {
+      return { outcome: 'precondition-failed', failed: { field: 'if-unmodified-since' } }
+    }
+  }
+
+  // step 3: If-None-Match uses weak comparison
+  if (ifNoneMatch !== undefined) {
+    if (!ifNoneMatchHolds(ifNoneMatch, current)) {
+      return safe ? NOT_MODIFIED : { outcome: 'precondition-failed', failed: { field: 'if-none-match' } }
+    }
+  } else if (safe && ifModifiedSince !== undefined && current !== null) {
+    // step 4: only for GET/HEAD and only when If-None-Match is absent
+    const since = parseHttpDate(ifModifiedSince)
+    if (since !== undefined && toHttpDatePrecision(current.lastModified) <= since) return NOT_MODIFIED
+  }
+
+  return PROCEED
+}

@@ -1,0 +1,101 @@
+/**
+ * buildApp() wires a store to the HTTP contract and returns a Fastify instance that has not
+ * started listening (server.ts listens; tests listen on port 0).
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { StoreUnavailableError, type PersonStore } from '../store/person-store.js'
+import { personsRoutes } from './persons-routes.js'
+import { BODY_LIMIT_BYTES, PROBLEM_TYPES, Problem, problems } from './problems.js'
+
+export interface AppOptions {
+  readonly store: PersonStore
+  /** A pino logger or pino options; false (the default) logs nothing, as tests want. */
+  readonly logger?: boolean | Record<string, unknown> | FastifyBaseLogger
+}
+
+// the methods each resource answers; anything else there is a 405 with this Allow header
+const COLLECTION_METHODS = ['GET', 'HEAD', 'POST']
+const PERSON_METHODS = ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE']
+const PERSON_PATH = /^\/persons\/[^/]+$/
+
+function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
+  return reply.code(problem.status).headers(problem.headers)
+    .type('application/problem+json').send(JSON.stringify(problem.toJSON()))
+}
+
+/** Builds the service around `store`. */
+export function buildApp(options: AppOptions): FastifyInstance {
+  const { store } = options
+  const logger = options.logger ?? false
+  const app = Fastify({
+    ...(typeof logger === 'object' && 'info' in logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    // one log line per request costs more than a 304 itself; errors and lifecycle events still log
+    logController: new LogController({ disableRequestLogging: true }),
+    // ids are at most 64 characters; longer ones must still reach the route to be answered 404
+    routerOptions: { maxParamLength: 2048 },
+  })
+
+  // API.md: bodies are JSON whatever their Content-Type says (the seed's curl --data sends a form
+  // type). The raw text goes to the route, which checks existence (404) before it parses (400).
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
+
+  personsRoutes(app, store)
+
+  app.get('/problems/:slug', async (request: FastifyRequest<{ Params: { slug: string } }>, reply) => {
+    const { slug } = request.params
+    const description = Object.hasOwn(PROBLEM_TYPES, slug) ? PROBLEM_TYPES[slug] : undefined
+    if (description === undefined) throw problems.routeNotFound('GET', `/problems/${slug}`)
+    return reply.type('text/plain; charset=utf-8').send(`${slug}: ${description}\n`)
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?', 1)[0]!
+    const allow = path === '/persons' ? COLLECTION_METHODS : PERSON_PATH.test(path) ? PERSON_METHODS : undefined
+    if (allow !== undefined && !allow.includes(request.method)) {
+      return sendProblem(reply, problems.methodNotAllowed(request.method, allow))
+    }
+    return sendProblem(reply, problems.routeNotFound(request.method, path))
+  })
+
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
+    if (error instanceof Problem) {
+      // API.md: a write to an absent person is a 404 before its body is judged (413 included)
+      if (error.status === 413) return sendProblem(reply, await absentWriteTarget(store, request) ?? error)
+      return sendProblem(reply, error)
+    }
+    if (error instanceof StoreUnavailableError) {
+      request.log.warn({ err: error }, 'store unavailable')
+      return sendProblem(reply, problems.storeUnavailable())
+    }
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendProblem(reply, await absentWriteTarget(store, request) ?? problems.bodyTooLarge())
+    }
+    const status = error.statusCode ?? 500
+    if (status >= 400 && status < 500 && error.code?.startsWith('FST_')) {
+      // Fastify's own client errors (bad Content-Length, malformed URL, …) speak of the request only
+      return sendProblem(reply, new Problem(status, 'bad-request', 'Bad Request', error.message))
+    }
+    // a bug: log it with its cause, tell the client nothing about it
+    request.log.error({ err: error }, 'unhandled error')
+    return sendProblem(reply, problems.internal())
+  })
+
+  return app
+}
+
+/** The 404 for a PUT/PATCH/DELETE whose person is absent (and not created by If-None-Match: *). */
+async function absentWriteTarget(store: PersonStore, request: FastifyRequest): Promise<Problem | undefined> {
+  if (!['PUT', 'PATCH', 'DELETE'].includes(request.method)) return undefined
+  const path = request.url.split('?', 1)[0]!
+  if (!PERSON_PATH.test(path)) return undefined
+  const id = (request.params as { id?: string }).id
+  if (id === undefined) return undefined
+  if (request.method === 'PUT' && request.headers['if-none-match']?.trim() === '*') return undefined
+  try {
+    return (await store.readValidator(id)) === undefined ? problems.personNotFound(id) : undefined
+  } catch {
+    return undefined
+  }
+}

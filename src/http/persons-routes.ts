@@ -1,0 +1,241 @@
+/**
+ * The persons resource of API.md. Every conditional decision is made by the core from the stored
+ * validator alone; every write is a compare-and-set on the version the decision was made against,
+ * retried from the top when another write came first, so the check and the write are one step.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import {
+  evaluatePreconditions, parseEntityTagList,
+  type ConditionalHeaders, type CurrentValidators, type PreconditionDecision,
+} from '../core/index.js'
+import type { PersonStore, PersonValidator } from '../store/person-store.js'
+import {
+  checkBodyIdMatches, checkPersonId, checkPersonName, isValidPersonId, member, parseJsonObject,
+} from './person-input.js'
+import { Problem, problems } from './problems.js'
+import { pageEtag, personEtag, personJson, validatorHeaders } from './representation.js'
+
+/** How often a write re-reads and retries after losing a compare-and-set before it gives up (503). */
+const MAX_WRITE_ATTEMPTS = 50
+const DEFAULT_PAGE_LIMIT = 100
+const MAX_PAGE_LIMIT = 1000
+const PAGE_LIMIT = /^\d{1,4}$/
+
+/** RFC 7396 media type, and the JSON types a merge patch is also accepted as (it is JSON). */
+const MERGE_PATCH_TYPES = new Set([
+  'application/merge-patch+json', 'application/json',
+  // curl --data sends this by default; API.md parses bodies as JSON whatever the type says
+  'application/x-www-form-urlencoded',
+])
+
+type IdRequest = FastifyRequest<{ Params: { id: string } }>
+
+function conditionalHeaders(request: FastifyRequest): ConditionalHeaders {
+  const h = request.headers
+  return {
+    ifMatch: h['if-match'],
+    ifNoneMatch: h['if-none-match'],
+    ifModifiedSince: h['if-modified-since'],
+    ifUnmodifiedSince: h['if-unmodified-since'],
+  }
+}
+
+function isCreateOnly(headers: ConditionalHeaders): boolean {
+  return headers.ifNoneMatch !== undefined && parseEntityTagList(headers.ifNoneMatch).any
+}
+
+function mediaType(request: FastifyRequest): string | undefined {
+  const value = request.headers['content-type']
+  return value === undefined ? undefined : value.split(';')[0]!.trim().toLowerCase()
+}
+
+/** Turns a 412 or 428 decision into its problem; undefined for proceed and not-modified. */
+function problemFor(decision: PreconditionDecision, method: string, id: string, createOnly: boolean): Problem | undefined {
+  if (decision.outcome === 'precondition-required') return problems.preconditionRequired(method)
+  if (decision.outcome !== 'precondition-failed') return undefined
+  const { failed } = decision
+  if (failed.field === 'if-match') return failed.onlyWeakTags ? problems.weakIfMatch() : problems.staleIfMatch()
+  if (failed.field === 'if-unmodified-since') return problems.modifiedSince()
+  return createOnly ? problems.personAlreadyExistsForCreate(id) : problems.noneMatchFailed()
+}
+
+/** Registers the persons routes on `app`, backed by `store`. */
+export function personsRoutes(app: FastifyInstance, store: PersonStore): void {
+  const validators = (v: PersonValidator): CurrentValidators =>
+    ({ etag: personEtag(store.epoch, v.version), lastModified: v.changedAt })
+
+  function notModified(reply: FastifyReply, headers: Record<string, string>): FastifyReply {
+    // RFC 9110 §15.4.5: a 304 carries the validators and Cache-Control, and no content
+    return reply.code(304).headers(headers).send()
+  }
+
+  app.get('/persons/:id', async (request: IdRequest, reply) => {
+    const { id } = request.params
+    const current = isValidPersonId(id) ? await store.readValidator(id) : undefined
+    if (current === undefined) throw problems.personNotFound(id)
+    const decision = evaluatePreconditions({ method: request.method, headers: conditionalHeaders(request), current: validators(current) })
+    if (decision.outcome === 'not-modified') {
+      return notModified(reply, validatorHeaders(personEtag(store.epoch, current.version), current.changedAt))
+    }
+    const problem = problemFor(decision, request.method, id, false)
+    if (problem !== undefined) throw problem
+    // only now is the body read: the decision above needed the validator alone
+    const person = await store.read(id)
+    if (person === undefined) throw problems.personNotFound(id)
+    return reply.headers(validatorHeaders(personEtag(store.epoch, person.version), person.changedAt)).send(personJson(person))
+  })
+
+  app.post('/persons', async (request, reply) => {
+    const body = parseJsonObject(request.body as string | undefined)
+    if (body instanceof Problem) throw body
+    const id = checkPersonId(member(body, 'person_id'))
+    if (id instanceof Problem) throw id
+    const name = checkPersonName(member(body, 'person_name'))
+    if (name instanceof Problem) throw name
+    const result = await store.create(id, name)
+    if (!result.ok) throw problems.personExists(id)
+    const { person } = result
+    return reply.code(201)
+      .headers({ ...validatorHeaders(personEtag(store.epoch, person.version), person.changedAt), location: `/persons/${id}` })
+      .send(personJson(person))
+  })
+
+  app.put('/persons/:id', async (request: IdRequest, reply) => {
+    const { id } = request.params
+    const headers = conditionalHeaders(request)
+    const createOnly = isCreateOnly(headers)
+    let name: string | undefined
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const current = isValidPersonId(id) ? await store.readValidator(id) : undefined
+      // API.md order: 404 (unless If-None-Match: * creates), then 400/413, then 428, then 412
+      if (current === undefined && !createOnly) throw problems.personNotFound(id)
+      name ??= readReplacement(request.body as string | undefined, id)
+      const decision = evaluatePreconditions({
+        method: 'PUT', headers, current: current === undefined ? null : validators(current), requirePrecondition: true,
+      })
+      const problem = problemFor(decision, 'PUT', id, createOnly)
+      if (problem !== undefined) throw problem
+      const result = current === undefined
+        ? await store.create(id, name)
+        : await store.update(id, name, current.version)
+      // lost the compare-and-set to another write: decide again against what is stored now
+      if (!result.ok) continue
+      const { person } = result
+      const sent = reply.headers(validatorHeaders(personEtag(store.epoch, person.version), person.changedAt))
+      if (current === undefined) sent.code(201).header('location', `/persons/${id}`)
+      return sent.send(personJson(person))
+    }
+    throw problems.writeContention()
+  })
+
+  app.patch('/persons/:id', async (request: IdRequest, reply) => {
+    const { id } = request.params
+    const headers = conditionalHeaders(request)
+    let patch: MergePatch | undefined
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const current = isValidPersonId(id) ? await store.read(id) : undefined
+      if (current === undefined) throw problems.personNotFound(id)
+      patch ??= readMergePatch(request, id)
+      const decision = evaluatePreconditions({
+        method: 'PATCH', headers, current: validators(current), requirePrecondition: true,
+      })
+      const problem = problemFor(decision, 'PATCH', id, false)
+      if (problem !== undefined) throw problem
+      // RFC 7396: a member absent from the patch keeps its current value
+      const result = await store.update(id, patch.name ?? current.name, current.version)
+      if (!result.ok) continue
+      const { person } = result
+      return reply.headers(validatorHeaders(personEtag(store.epoch, person.version), person.changedAt)).send(personJson(person))
+    }
+    throw problems.writeContention()
+  })
+
+  app.delete('/persons/:id', async (request: IdRequest, reply) => {
+    const { id } = request.params
+    const headers = conditionalHeaders(request)
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const current = isValidPersonId(id) ? await store.readValidator(id) : undefined
+      if (current === undefined) throw problems.personNotFound(id)
+      const decision = evaluatePreconditions({
+        method: 'DELETE', headers, current: validators(current), requirePrecondition: true,
+      })
+      const problem = problemFor(decision, 'DELETE', id, false)
+      if (problem !== undefined) throw problem
+      const result = await store.delete(id, current.version)
+      if (!result.ok) continue
+      return reply.code(204).send()
+    }
+    throw problems.writeContention()
+  })
+
+  app.get('/persons', async (request, reply) => {
+    const { limit, after } = readPageQuery(request.query as Record<string, unknown>)
+    const collection = await store.readCollectionValidator()
+    const etag = pageEtag(store.epoch, collection.revision, limit, after)
+    const decision = evaluatePreconditions({
+      method: request.method, headers: conditionalHeaders(request), current: { etag, lastModified: collection.changedAt },
+    })
+    if (decision.outcome === 'not-modified') return notModified(reply, validatorHeaders(etag, collection.changedAt))
+    const problem = problemFor(decision, request.method, '', false)
+    if (problem !== undefined) throw problem
+    const page = await store.readPage({ limit, after })
+    // the page was read in its own snapshot: its validator, not the one above, names what is sent
+    reply.headers(validatorHeaders(pageEtag(store.epoch, page.collection.revision, limit, after), page.collection.changedAt))
+    const last = page.persons.at(-1)
+    if (page.hasMore && last !== undefined) {
+      reply.header('link', `</persons?limit=${limit}&after=${encodeURIComponent(last.id)}>; rel="next"`)
+    }
+    return reply.send(page.persons.map(personJson))
+  })
+}
+
+/** Reads a PUT body: a JSON object with a valid `person_name` (and, if any, the URL's `person_id`). */
+function readReplacement(raw: string | undefined, id: string): string {
+  const body = parseJsonObject(raw)
+  if (body instanceof Problem) throw body
+  const idProblem = checkBodyIdMatches(body, id)
+  if (idProblem !== undefined) throw idProblem
+  // a PUT that creates (If-None-Match: *) must name a valid person
+  if (!isValidPersonId(id)) throw problems.invalidField('person_id', 'must be 1–64 characters of A–Z a–z 0–9 . _ ~ -')
+  const name = checkPersonName(member(body, 'person_name'))
+  if (name instanceof Problem) throw name
+  return name
+}
+
+interface MergePatch {
+  readonly name?: string
+}
+
+/** Reads an RFC 7396 merge patch for a person: only `person_name` can change, and not to null. */
+function readMergePatch(request: FastifyRequest, id: string): MergePatch {
+  const type = mediaType(request)
+  // RFC 5789 §2.2: another patch format (application/json-patch+json, …) is a 415
+  if (type !== undefined && type !== '' && !MERGE_PATCH_TYPES.has(type)) throw problems.unsupportedPatchType(type)
+  const body = parseJsonObject(request.body as string | undefined)
+  if (body instanceof Problem) throw body
+  const idProblem = checkBodyIdMatches(body, id)
+  if (idProblem !== undefined) throw idProblem
+  if (!Object.hasOwn(body, 'person_name')) return {}
+  // RFC 7396: null removes a member, but person_name is mandatory
+  if (body.person_name === null) throw problems.invalidField('person_name', 'is mandatory and cannot be removed (null)')
+  const name = checkPersonName(body.person_name)
+  if (name instanceof Problem) throw name
+  return { name }
+}
+
+function readPageQuery(query: Record<string, unknown>): { limit: number; after: string | undefined } {
+  let limit = DEFAULT_PAGE_LIMIT
+  const rawLimit = query.limit
+  if (rawLimit !== undefined) {
+    const value = typeof rawLimit === 'string' && PAGE_LIMIT.test(rawLimit) ? Number(rawLimit) : NaN
+    if (!(value >= 1 && value <= MAX_PAGE_LIMIT)) {
+      throw problems.invalidQuery('limit', `must be a whole number from 1 to ${MAX_PAGE_LIMIT}`)
+    }
+    limit = value
+  }
+  const after = query.after
+  if (after !== undefined && (typeof after !== 'string' || !isValidPersonId(after))) {
+    throw problems.invalidQuery('after', 'must be one person ID (1–64 characters of A–Z a–z 0–9 . _ ~ -)')
+  }
+  return { limit, after: after as string | undefined }
+}

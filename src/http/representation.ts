@@ -1,0 +1,42 @@
+/**
+ * The validators and JSON representation of a person and of a page of the collection.
+ * ETags are built from the store's version and epoch alone: never from the clock, never by
+ * hashing the body, so deciding a 304 or 412 needs no body at all.
+ */
+import { formatEntityTag, formatHttpDate, type EntityTag } from '../core/index.js'
+import type { StoredPerson } from '../store/person-store.js'
+
+/** API.md: caches may store responses but must revalidate them, which ETags make cheap. */
+export const CACHE_CONTROL = 'no-cache'
+
+/** The strong ETag of a person at `version`, in the database with `epoch`. */
+export function personEtag(epoch: string, version: number): EntityTag {
+  return { weak: false, opaque: `${epoch}.${version.toString(36)}` }
+}
+
+/**
+ * The strong ETag of one page of the collection. It names the store-wide revision, which every
+ * create, update and delete bumps, and the page's own parameters.
+ */
+export function pageEtag(epoch: string, revision: number, limit: number, after: string | undefined): EntityTag {
+  const page = after === undefined ? `l${limit}` : `l${limit}a${after}`
+  return { weak: false, opaque: `${epoch}.${revision.toString(36)}.${page}` }
+}
+
+/** The headers every 200, 201 and 304 carries for a representation. */
+export function validatorHeaders(etag: EntityTag, lastModified: number): Record<string, string> {
+  return {
+    etag: formatEntityTag(etag),
+    'last-modified': formatHttpDate(lastModified),
+    'cache-control': CACHE_CONTROL,
+  }
+}
+
+/** The JSON members of a person, in the order API.md shows them. */
+export function personJson(person: StoredPerson): Record<string, string> {
+  return {
+    person_id: person.id,
+    person_name: person.name,
+    change_date: new Date(person.changedAt).toISOString(),
+  }
+}

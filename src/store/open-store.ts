@@ -1,0 +1,30 @@
+/** Turns a DATABASE_URL into an open store of the matching driver. */
+import { resolve } from 'node:path'
+import type { PersonStore } from './person-store.js'
+import { SqlitePersonStore } from './sqlite/sqlite-person-store.js'
+
+/** The embedded default: a SQLite file under ./data/, created if absent. */
+export const DEFAULT_DATABASE_URL = 'sqlite:./data/ifmatch.sqlite'
+
+/** A DATABASE_URL that names no driver this build has, or is malformed. */
+export class DatabaseUrlError extends Error {
+  override readonly name = 'DatabaseUrlError'
+}
+
+/**
+ * Opens the store a URL names: `sqlite:PATH` (or `sqlite://PATH`, or `sqlite::memory:`).
+ *
+ * @example
+ * const store = await openStore('sqlite:./data/ifmatch.sqlite')
+ */
+export async function openStore(url: string = DEFAULT_DATABASE_URL): Promise<PersonStore> {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\//, '')
+    if (path === '') throw new DatabaseUrlError('DATABASE_URL sqlite: needs a file path, as in sqlite:./data/ifmatch.sqlite')
+    return SqlitePersonStore.open(path === ':memory:' ? path : resolve(path))
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    throw new DatabaseUrlError('PostgreSQL (DATABASE_URL=postgres://…) is not supported yet; use sqlite:PATH')
+  }
+  throw new DatabaseUrlError(`DATABASE_URL must start with sqlite: (got ${JSON.stringify(url.split(':', 1)[0])}:…)`)
+}

@@ -1,0 +1,92 @@
+/**
+ * The storage interface every driver implements. Writes are compare-and-set on the stored
+ * version, so the HTTP layer's precondition check and the write form one atomic step.
+ */
+
+/** A person as stored. `version` is the store-wide revision of the write that produced it. */
+export interface StoredPerson {
+  readonly id: string
+  readonly name: string
+  /** Milliseconds since the epoch, set by the store on every write. */
+  readonly changedAt: number
+  readonly version: number
+}
+
+/** The validator of one person: what a 304 or 412 is decided from, without the body. */
+export interface PersonValidator {
+  readonly version: number
+  readonly changedAt: number
+}
+
+/**
+ * The validator of the whole collection: the store-wide revision, bumped by every create,
+ * update and delete, and the time of that write.
+ */
+export interface CollectionValidator {
+  readonly revision: number
+  readonly changedAt: number
+}
+
+/** One page of the collection, read in the same snapshot as its validator. */
+export interface PersonPage {
+  readonly collection: CollectionValidator
+  readonly persons: readonly StoredPerson[]
+  /** True when persons after the last one on this page exist. */
+  readonly hasMore: boolean
+}
+
+export interface PageRequest {
+  readonly limit: number
+  /** Only ids after this one, in code-point order. */
+  readonly after?: string | undefined
+}
+
+/** Expected outcomes of a write are values, not exceptions. */
+export type WriteResult =
+  | { readonly ok: true; readonly person: StoredPerson }
+  | { readonly ok: false; readonly reason: 'not-found' | 'exists' | 'version-mismatch' }
+
+export type DeleteResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: 'not-found' | 'version-mismatch' }
+
+/**
+ * A person store. Every write bumps one store-wide revision inside the same transaction, and that
+ * revision becomes the written person's version: versions are never reused, not after delete and
+ * re-create. `epoch` is random per database, so a wiped and re-initialised database never
+ * repeats an old (epoch, version) pair.
+ */
+export interface PersonStore {
+  /** Random per database, fixed for its lifetime; part of every ETag. */
+  readonly epoch: string
+  readonly driver: 'sqlite' | 'postgres'
+
+  /** The validator only (for 304/412 decisions), or undefined when absent. */
+  readValidator(id: string): Promise<PersonValidator | undefined>
+  read(id: string): Promise<StoredPerson | undefined>
+  readCollectionValidator(): Promise<CollectionValidator>
+  readPage(request: PageRequest): Promise<PersonPage>
+
+  /** Inserts a new person; `exists` when the id is taken. */
+  create(id: string, name: string): Promise<WriteResult>
+  /**
+   * Sets the name if the stored version is still `expectedVersion` (compare-and-set);
+   * `version-mismatch` when another write came first, `not-found` when it is gone.
+   */
+  update(id: string, name: string, expectedVersion: number): Promise<WriteResult>
+  /** Deletes the person if the stored version is still `expectedVersion`. */
+  delete(id: string, expectedVersion: number): Promise<DeleteResult>
+
+  close(): Promise<void>
+}
+
+/**
+ * Thrown by a driver when the database cannot be reached or is busy beyond its timeout: a
+ * passing condition the service answers with 503 and `Retry-After`, not a bug.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError'
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+  }
+}
