@@ -1,12 +1,15 @@
 /**
- * The ifmatch command: reads PORT, HOST and DATABASE_URL (or --port, --host, --database),
- * opens the store, and listens. `node dist/server.js --help` says how.
+ * The ifmatch command: reads PORT, HOST, DATABASE_URL, … (or --port, --host, --database, …),
+ * opens the store, and listens; with --workers N, a node:cluster primary runs N such processes on
+ * one port. `node dist/server.js --help` says how.
  */
+import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
 import { buildApp } from './http/app.js'
-import { DEFAULT_DATABASE_URL, DatabaseUrlError, openStore } from './store/open-store.js'
+import { StoreUnavailableError } from './store/person-store.js'
+import { DEFAULT_DATABASE_URL, DatabaseUrlError, openStore, type StoreOptions } from './store/open-store.js'
 
-const USAGE = `Usage: ifmatch [--port N] [--host ADDR] [--database URL]
+const USAGE = `Usage: ifmatch [--port N] [--host ADDR] [--database URL] [--workers N] [--pool-size N]
 
 Serves the persons API with ETags and conditional requests (see README.md).
 
@@ -14,7 +17,10 @@ Options (each overrides its environment variable):
   --port N          TCP port to listen on             (PORT, default 5000)
   --host ADDR       address to bind                   (HOST, default 127.0.0.1)
   --database URL    where the data lives              (DATABASE_URL, default ${DEFAULT_DATABASE_URL})
-                    sqlite:PATH   an embedded SQLite file, created if absent
+                      sqlite:PATH           an embedded SQLite file, created if absent
+                      postgres://USER@HOST:PORT/DB   a PostgreSQL database shared by any number of processes
+  --workers N       server processes on this machine, one port (WORKERS, default 1)
+  --pool-size N     PostgreSQL connections per process (DATABASE_POOL_SIZE, default 10)
   -h, --help        print this help and exit
 
 LOG_LEVEL sets the log level (fatal, error, warn, info, debug; default info).
@@ -24,6 +30,17 @@ interface Config {
   port: number
   host: string
   databaseUrl: string
+  workers: number
+  storeOptions: StoreOptions
+}
+
+class UsageError extends Error {}
+
+function wholeNumber(name: string, raw: string | undefined, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined
+  const value = /^\d{1,6}$/.test(raw) ? Number(raw) : NaN
+  if (!(value >= min && value <= max)) throw new UsageError(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`)
+  return value
 }
 
 function readConfig(argv: string[]): Config | 'help' {
@@ -33,22 +50,92 @@ function readConfig(argv: string[]): Config | 'help' {
       port: { type: 'string' },
       host: { type: 'string' },
       database: { type: 'string' },
+      workers: { type: 'string' },
+      'pool-size': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   })
   if (values.help === true) return 'help'
-  const rawPort = values.port ?? process.env.PORT ?? '5000'
-  const port = /^\d{1,5}$/.test(rawPort) ? Number(rawPort) : NaN
-  if (!(port >= 0 && port <= 65535)) throw new UsageError(`port must be a number from 0 to 65535, got ${JSON.stringify(rawPort)}`)
   return {
-    port,
+    port: wholeNumber('--port', values.port ?? process.env.PORT, 0, 65535) ?? 5000,
     host: values.host ?? process.env.HOST ?? '127.0.0.1',
     databaseUrl: values.database ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
+    workers: wholeNumber('--workers', values.workers ?? process.env.WORKERS, 1, 256) ?? 1,
+    storeOptions: { poolSize: wholeNumber('--pool-size', values['pool-size'] ?? process.env.DATABASE_POOL_SIZE, 1, 1000) },
   }
 }
 
-class UsageError extends Error {}
+async function openConfiguredStore(config: Config) {
+  try {
+    return await openStore(config.databaseUrl, config.storeOptions)
+  } catch (error) {
+    if (error instanceof DatabaseUrlError) {
+      process.stderr.write(`ifmatch: ${error.message}\n`)
+      process.exit(2)
+    }
+    if (error instanceof StoreUnavailableError) {
+      const cause = error.cause instanceof Error ? `: ${error.cause.message}` : ''
+      process.stderr.write(`ifmatch: cannot open the database${cause}\n`)
+      process.exit(1)
+    }
+    throw error
+  }
+}
+
+/** One server process: open the store, listen, and close both on SIGTERM/SIGINT. */
+async function serve(config: Config): Promise<void> {
+  const store = await openConfiguredStore(config)
+  const app = buildApp({ store, logger: { level: process.env.LOG_LEVEL ?? 'info' } })
+  let closing = false
+  const shutdown = async (signal: string): Promise<void> => {
+    if (closing) return
+    closing = true
+    app.log.info({ signal }, 'shutting down: finishing in-flight requests')
+    await app.close()
+    await store.close()
+    process.exit(0)
+  }
+  process.on('SIGTERM', (signal) => void shutdown(signal))
+  process.on('SIGINT', (signal) => void shutdown(signal))
+  const url = await app.listen({ port: config.port, host: config.host })
+  if (cluster.isPrimary) app.log.info({ driver: store.driver, url, workers: 1 }, 'ifmatch ready')
+}
+
+/** The node:cluster primary: migrates once, runs N workers, replaces any that die. */
+async function supervise(config: Config): Promise<void> {
+  // create or migrate the schema once, before any worker opens the database
+  await (await openConfiguredStore(config)).close()
+  let stopping = false
+  let listening = 0
+  const fork = (): void => {
+    cluster.fork()
+  }
+  cluster.on('listening', (_worker, address) => {
+    listening++
+    if (listening === config.workers) {
+      const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${address.port}`
+      process.stdout.write(JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg: 'ifmatch ready', url, workers: config.workers }) + '\n')
+    }
+  })
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0)
+      return
+    }
+    process.stderr.write(`ifmatch: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`)
+    setTimeout(fork, 500)
+  })
+  const stop = (): void => {
+    if (stopping) return
+    stopping = true
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
+    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0)
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+  for (let i = 0; i < config.workers; i++) fork()
+}
 
 async function main(): Promise<void> {
   let config: Config | 'help'
@@ -62,30 +149,8 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE)
     return
   }
-  let store
-  try {
-    store = await openStore(config.databaseUrl)
-  } catch (error) {
-    if (error instanceof DatabaseUrlError) {
-      process.stderr.write(`ifmatch: ${error.message}\n`)
-      process.exit(2)
-    }
-    throw error
-  }
-  const app = buildApp({ store, logger: { level: process.env.LOG_LEVEL ?? 'info' } })
-  let closing = false
-  const shutdown = async (signal: string): Promise<void> => {
-    if (closing) return
-    closing = true
-    app.log.info({ signal }, 'shutting down: finishing in-flight requests')
-    await app.close()
-    await store.close()
-    process.exit(0)
-  }
-  process.on('SIGTERM', (signal) => void shutdown(signal))
-  process.on('SIGINT', (signal) => void shutdown(signal))
-  await app.listen({ port: config.port, host: config.host })
-  app.log.info({ driver: store.driver }, 'ifmatch ready')
+  if (config.workers > 1 && cluster.isPrimary) await supervise(config)
+  else await serve(config)
 }
 
 await main()

@@ -1,7 +1,14 @@
 /** Turns a DATABASE_URL into an open store of the matching driver. */
 import { resolve } from 'node:path'
 import type { PersonStore } from './person-store.js'
+import { PostgresPersonStore } from './postgres/postgres-person-store.js'
 import { SqlitePersonStore } from './sqlite/sqlite-person-store.js'
+
+/** Settings that apply to one driver only; the others ignore them. */
+export interface StoreOptions {
+  /** PostgreSQL: most connections per process (default 10). */
+  readonly poolSize?: number | undefined
+}
 
 /** The embedded default: a SQLite file under ./data/, created if absent. */
 export const DEFAULT_DATABASE_URL = 'sqlite:./data/ifmatch.sqlite'
@@ -12,19 +19,20 @@ export class DatabaseUrlError extends Error {
 }
 
 /**
- * Opens the store a URL names: `sqlite:PATH` (or `sqlite://PATH`, or `sqlite::memory:`).
+ * Opens the store a URL names: `sqlite:PATH` (or `sqlite://PATH`, or `sqlite::memory:`), or
+ * `postgres://…` / `postgresql://…` (any libpq-style connection URL).
  *
  * @example
  * const store = await openStore('sqlite:./data/ifmatch.sqlite')
  */
-export async function openStore(url: string = DEFAULT_DATABASE_URL): Promise<PersonStore> {
+export async function openStore(url: string = DEFAULT_DATABASE_URL, options: StoreOptions = {}): Promise<PersonStore> {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length).replace(/^\/\//, '')
     if (path === '') throw new DatabaseUrlError('DATABASE_URL sqlite: needs a file path, as in sqlite:./data/ifmatch.sqlite')
     return SqlitePersonStore.open(path === ':memory:' ? path : resolve(path))
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    throw new DatabaseUrlError('PostgreSQL (DATABASE_URL=postgres://…) is not supported yet; use sqlite:PATH')
+    return PostgresPersonStore.open(url, options.poolSize === undefined ? {} : { poolSize: options.poolSize })
   }
-  throw new DatabaseUrlError(`DATABASE_URL must start with sqlite: (got ${JSON.stringify(url.split(':', 1)[0])}:…)`)
+  throw new DatabaseUrlError(`DATABASE_URL must start with sqlite: or postgres:// (got ${JSON.stringify(url.split(':', 1)[0])}:…)`)
 }

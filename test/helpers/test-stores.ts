@@ -5,6 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
 import type { PersonStore } from '../../src/store/person-store.js'
 import { openStore } from '../../src/store/open-store.js'
 
@@ -37,5 +39,70 @@ const sqlite: TestDriver = {
   },
 }
 
-/** Every driver the suites are parametrised over. */
-export const TEST_DRIVERS: readonly TestDriver[] = [sqlite]
+/**
+ * The PostgreSQL server the suites use: PG_TEST_URL, else the local trust-auth server. Each test
+ * database is a new database on it, dropped by `cleanup`.
+ */
+export const PG_ADMIN_URL = process.env.PG_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+
+/** The URL of database `name` on the PG_ADMIN_URL server. */
+export function postgresUrl(name: string): string {
+  const url = new URL(PG_ADMIN_URL)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+/** Runs one statement on the admin database. */
+export async function pgAdmin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 3000 })
+  await client.connect()
+  try {
+    await client.query(sql)
+  } finally {
+    await client.end()
+  }
+}
+
+const postgres: TestDriver = {
+  name: 'postgres',
+  async createDatabase() {
+    const name = `ifmatch_test_${randomBytes(6).toString('hex')}`
+    await pgAdmin(`CREATE DATABASE ${name}`)
+    const url = postgresUrl(name)
+    return {
+      url,
+      openStore: () => openStore(url),
+      cleanup: () => pgAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+    }
+  },
+}
+
+async function postgresAnswers(): Promise<boolean> {
+  try {
+    await pgAdmin('SELECT 1')
+    return true
+  } catch {
+    return false
+  }
+}
+
+function selectDrivers(available: boolean): TestDriver[] {
+  const wanted = process.env.IFMATCH_TEST_DRIVERS?.split(',').map((d) => d.trim())
+  const drivers: TestDriver[] = [sqlite]
+  if (available) {
+    drivers.push(postgres)
+  } else if (process.env.CI === 'true') {
+    // CI must test PostgreSQL: keep the driver so that every one of its tests fails loudly
+    process.stderr.write(`\n!!! PostgreSQL at ${PG_ADMIN_URL} does not answer and CI=true: its tests will FAIL\n\n`)
+    drivers.push(postgres)
+  } else {
+    process.stderr.write(`\n!!! PostgreSQL at ${PG_ADMIN_URL} does not answer: its tests are NOT run (set PG_TEST_URL)\n\n`)
+  }
+  return wanted === undefined ? drivers : drivers.filter((d) => wanted.includes(d.name))
+}
+
+/**
+ * Every driver the suites are parametrised over: SQLite always, PostgreSQL when it answers (and
+ * always when CI=true). IFMATCH_TEST_DRIVERS=sqlite (or postgres) narrows the list.
+ */
+export const TEST_DRIVERS: readonly TestDriver[] = selectDrivers(await postgresAnswers())

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
+import { newEpoch } from '../epoch.js'
 import {
   StoreUnavailableError,
   type CollectionValidator, type DeleteResult, type PageRequest, type PersonPage, type PersonStore,
@@ -52,11 +52,6 @@ const MIGRATIONS: readonly string[] = [
 
 function toPerson(row: PersonRow): StoredPerson {
   return { id: row.person_id, name: row.person_name, changedAt: row.change_date, version: row.version }
-}
-
-/** A fresh random epoch: 72 bits, so a re-initialised database never repeats an old one. */
-export function newEpoch(): string {
-  return randomBytes(9).toString('base64url')
 }
 
 // SQLITE_BUSY and a closed handle are conditions of the moment, answered 503; anything else is a bug

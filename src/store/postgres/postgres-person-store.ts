@@ -1,0 +1,189 @@
+import pg from 'pg'
+import { newEpoch } from '../epoch.js'
+import {
+  StoreUnavailableError,
+  type CollectionValidator, type DeleteResult, type PageRequest, type PersonPage, type PersonStore,
+  type PersonValidator, type StoredPerson, type WriteResult,
+} from '../person-store.js'
+import { MIGRATIONS, MIGRATION_LOCK_KEY, SCHEMA_VERSION } from './postgres-schema.js'
+
+/** Options for the PostgreSQL driver. */
+export interface PostgresOptions {
+  /** Most connections this process holds open (DATABASE_POOL_SIZE; default 10). */
+  readonly poolSize?: number
+  /** How long to wait for a connection before answering 503, in ms. */
+  readonly connectionTimeoutMs?: number
+  /** The longest a statement may run before it is cancelled, in ms. */
+  readonly statementTimeoutMs?: number
+}
+
+interface PersonRow {
+  person_id: string
+  person_name: string
+  change_date: string
+  version: string
+}
+
+// bigint columns arrive as strings; revisions and milliseconds stay far below 2^53
+function toPerson(row: PersonRow): StoredPerson {
+  return { id: row.person_id, name: row.person_name, changedAt: Number(row.change_date), version: Number(row.version) }
+}
+
+// SQLSTATE classes 08 (connection), 53 (resources), 57P (operator intervention: shutdown, …) and
+// socket errors are conditions of the moment, answered 503; anything else is a bug
+function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false
+  const code = (error as { code?: unknown }).code
+  if (typeof code === 'string' && (/^(08|53|57P)/.test(code) || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|AI_AGAIN)$/.test(code))) {
+    return true
+  }
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end/i.test(error.message)
+}
+
+/**
+ * The PostgreSQL driver: any number of server processes may share one database. Each write is
+ * one call of a PL/pgSQL function (see postgres-schema.ts); each read is one statement, so a page
+ * and its collection validator always come from the same snapshot.
+ */
+export class PostgresPersonStore implements PersonStore {
+  readonly driver = 'postgres'
+
+  private constructor(private readonly pool: pg.Pool, readonly epoch: string) {}
+
+  /** Connects, creates or migrates the schema (one process at a time), and reads the epoch. */
+  static async open(url: string, options: PostgresOptions = {}): Promise<PostgresPersonStore> {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: options.connectionTimeoutMs ?? 3000,
+      statement_timeout: options.statementTimeoutMs ?? 10_000,
+      application_name: 'ifmatch',
+    })
+    // an idle connection that the server drops must not crash the process; the pool replaces it
+    pool.on('error', () => {})
+    try {
+      const epoch = await migrate(pool)
+      return new PostgresPersonStore(pool, epoch)
+    } catch (error) {
+      await pool.end().catch(() => {})
+      if (isUnavailable(error)) throw new StoreUnavailableError('PostgreSQL is unavailable', { cause: error })
+      throw error
+    }
+  }
+
+  async readValidator(id: string): Promise<PersonValidator | undefined> {
+    const { rows } = await this.query<{ version: string; change_date: string }>(
+      'SELECT version, change_date FROM persons WHERE person_id = $1', [id])
+    const row = rows[0]
+    return row === undefined ? undefined : { version: Number(row.version), changedAt: Number(row.change_date) }
+  }
+
+  async read(id: string): Promise<StoredPerson | undefined> {
+    const { rows } = await this.query<PersonRow>(
+      'SELECT person_id, person_name, change_date, version FROM persons WHERE person_id = $1', [id])
+    return rows[0] === undefined ? undefined : toPerson(rows[0])
+  }
+
+  async readCollectionValidator(): Promise<CollectionValidator> {
+    const { rows } = await this.query<{ revision: string; changed_at: string }>(
+      'SELECT revision, changed_at FROM ifmatch_meta WHERE id = 1')
+    return { revision: Number(rows[0]!.revision), changedAt: Number(rows[0]!.changed_at) }
+  }
+
+  async readPage(request: PageRequest): Promise<PersonPage> {
+    const { limit, after } = request
+    // one statement, one snapshot: the rows and the revision that names them agree
+    const { rows } = await this.query<{ revision: string; changed_at: string; page: PersonRow[] }>(
+      `SELECT m.revision, m.changed_at,
+              COALESCE((SELECT json_agg(p ORDER BY p.person_id) FROM (
+                SELECT person_id, person_name, change_date::text, version::text FROM persons
+                WHERE $1::text IS NULL OR person_id > $1::text
+                ORDER BY person_id LIMIT $2) p), '[]'::json) AS page
+       FROM ifmatch_meta m WHERE m.id = 1`,
+      [after ?? null, limit + 1])
+    const row = rows[0]!
+    return {
+      collection: { revision: Number(row.revision), changedAt: Number(row.changed_at) },
+      persons: row.page.slice(0, limit).map(toPerson),
+      hasMore: row.page.length > limit,
+    }
+  }
+
+  async create(id: string, name: string): Promise<WriteResult> {
+    const changedAt = Date.now()
+    const { rows } = await this.query<{ v: string | null }>('SELECT ifmatch_create($1, $2, $3) AS v', [id, name, changedAt])
+    const v = rows[0]!.v
+    if (v === null) return { ok: false, reason: 'exists' }
+    return { ok: true, person: { id, name, changedAt, version: Number(v) } }
+  }
+
+  async update(id: string, name: string, expectedVersion: number): Promise<WriteResult> {
+    const changedAt = Date.now()
+    const { rows } = await this.query<{ v: string }>(
+      'SELECT ifmatch_update($1, $2, $3, $4) AS v', [id, name, expectedVersion, changedAt])
+    const v = Number(rows[0]!.v)
+    if (v === -1) return { ok: false, reason: 'not-found' }
+    if (v === -2) return { ok: false, reason: 'version-mismatch' }
+    return { ok: true, person: { id, name, changedAt, version: v } }
+  }
+
+  async delete(id: string, expectedVersion: number): Promise<DeleteResult> {
+    const { rows } = await this.query<{ v: string }>(
+      'SELECT ifmatch_delete($1, $2, $3) AS v', [id, expectedVersion, Date.now()])
+    const v = Number(rows[0]!.v)
+    if (v === -1) return { ok: false, reason: 'not-found' }
+    if (v === -2) return { ok: false, reason: 'version-mismatch' }
+    return { ok: true }
+  }
+
+  async close(): Promise<void> {
+    if (!this.pool.ended) await this.pool.end()
+  }
+
+  private async query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(text, values)
+    } catch (error) {
+      if (isUnavailable(error)) throw new StoreUnavailableError('PostgreSQL is unavailable', { cause: error })
+      throw error
+    }
+  }
+}
+
+/**
+ * Creates or migrates the schema under a transaction-scoped advisory lock, so that several
+ * processes starting at once on an empty database neither race nor fail. Returns the epoch.
+ */
+async function migrate(pool: pg.Pool): Promise<string> {
+  const client = await pool.connect()
+  try {
+    await client.query('BEGIN')
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY])
+    const exists = await client.query(`SELECT to_regclass('ifmatch_meta') IS NOT NULL AS exists`)
+    let current = 0
+    if (exists.rows[0].exists === true) {
+      const { rows } = await client.query<{ schema_version: number }>('SELECT schema_version FROM ifmatch_meta WHERE id = 1')
+      current = rows[0]?.schema_version ?? 0
+    }
+    if (current > SCHEMA_VERSION) {
+      throw new Error(`the database has schema version ${current}, newer than this ifmatch knows (${SCHEMA_VERSION})`)
+    }
+    for (let version = current; version < SCHEMA_VERSION; version++) {
+      await client.query(MIGRATIONS[version]!)
+      if (version === 0) {
+        await client.query(
+          'INSERT INTO ifmatch_meta (id, epoch, revision, changed_at, schema_version) VALUES (1, $1, 0, $2, 0)',
+          [newEpoch(), Date.now()])
+      }
+    }
+    await client.query('UPDATE ifmatch_meta SET schema_version = $1 WHERE id = 1', [SCHEMA_VERSION])
+    const { rows } = await client.query<{ epoch: string }>('SELECT epoch FROM ifmatch_meta WHERE id = 1')
+    await client.query('COMMIT')
+    return rows[0]!.epoch
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw error
+  } finally {
+    client.release()
+  }
+}

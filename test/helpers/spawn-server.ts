@@ -1,0 +1,57 @@
+/**
+ * Starts the real `ifmatch` command as a child process (as `npm start` does, from the TypeScript
+ * sources through tsx) on an ephemeral port, and waits until it says it is ready.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+export interface ServerProcess {
+  readonly baseUrl: string
+  readonly child: ChildProcess
+  /** Everything the process wrote so far, stdout and stderr. */
+  output(): string
+  /** Sends a signal and waits for the process to exit; resolves with its exit code or signal. */
+  stop(signal?: NodeJS.Signals): Promise<number | NodeJS.Signals | null>
+}
+
+/** Spawns `node --import tsx src/server.ts ...args` with DATABASE_URL set, on port 0 by default. */
+export async function spawnServer(databaseUrl: string, args: readonly string[] = [], timeoutMs = 20_000): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts', '--port', '0', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info', HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let text = ''
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { text += chunk })
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { text += chunk })
+  const exited = once(child, 'exit')
+  const baseUrl = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server not ready after ${timeoutMs} ms:\n${text}`)), timeoutMs)
+    const check = (): void => {
+      const match = /"msg":"ifmatch ready"[^\n]*"url":"([^"]+)"/.exec(text) ?? /"url":"([^"]+)"[^\n]*"msg":"ifmatch ready"/.exec(text)
+      if (match !== null) {
+        clearTimeout(timer)
+        resolve(match[1]!)
+      }
+    }
+    child.stdout!.on('data', check)
+    void exited.then(([code]) => {
+      clearTimeout(timer)
+      reject(new Error(`server exited (${String(code)}) before it was ready:\n${text}`))
+    })
+  })
+  return {
+    baseUrl,
+    child,
+    output: () => text,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode ?? child.signalCode
+      child.kill(signal)
+      const [code, sig] = await exited as [number | null, NodeJS.Signals | null]
+      return code ?? sig
+    },
+  }
+}
