@@ -77,6 +77,9 @@ export interface PersonStore {
   /** Deletes the person if the stored version is still `expectedVersion`. */
   delete(id: string, expectedVersion: number): Promise<DeleteResult>
 
+  /** Resolves when the database answers a trivial query; rejects (StoreUnavailableError) otherwise. */
+  ping(): Promise<void>
+
   close(): Promise<void>
 }
 

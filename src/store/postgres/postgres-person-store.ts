@@ -136,6 +136,10 @@ export class PostgresPersonStore implements PersonStore {
     return { ok: true }
   }
 
+  async ping(): Promise<void> {
+    await this.query('SELECT 1')
+  }
+
   async close(): Promise<void> {
     if (!this.pool.ended) await this.pool.end()
   }

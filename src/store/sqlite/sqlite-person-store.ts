@@ -174,6 +174,10 @@ export class SqlitePersonStore implements PersonStore {
     })
   }
 
+  async ping(): Promise<void> {
+    this.run(() => this.statements.meta.get())
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close()
   }
