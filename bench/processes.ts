@@ -1,0 +1,84 @@
+/**
+ * The processes the benchmark drives: ifmatch as a user starts it (`node dist/server.js`), and the
+ * bare node:http ceiling. Each runs pinned to its own cores when `taskset` is available.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { availableParallelism } from 'node:os'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url))
+
+/** True when `taskset` runs here and there are at least two cores to split. */
+export const CAN_PIN = availableParallelism() >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0
+
+/** Pins every thread of this process (the load generator) to `cpus`, e.g. '1'. */
+export function pinSelf(cpus: string): boolean {
+  if (!CAN_PIN) return false
+  return spawnSync('taskset', ['-a', '-c', '-p', cpus, String(process.pid)], { stdio: 'ignore' }).status === 0
+}
+
+export interface RunningProcess {
+  readonly url: string
+  readonly child: ChildProcess
+  stop(): Promise<void>
+}
+
+/** Spawns `node ...args` (under `taskset -c cpus` when possible) and waits for its URL on stdout. */
+async function startProcess(args: readonly string[], cpus: string | undefined, env: NodeJS.ProcessEnv, findUrl: (line: string) => string | undefined): Promise<RunningProcess> {
+  const command = cpus !== undefined && CAN_PIN ? 'taskset' : process.execPath
+  const argv = cpus !== undefined && CAN_PIN ? ['-c', cpus, process.execPath, ...args] : [...args]
+  const child = spawn(command, argv, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
+  const exited = once(child, 'exit')
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} not ready after 20 s:\n${output}`)), 20_000)
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk
+      for (const line of output.split('\n')) {
+        const found = findUrl(line)
+        if (found !== undefined) {
+          clearTimeout(timer)
+          resolve(found)
+          return
+        }
+      }
+    })
+    void exited.then(([code]) => {
+      clearTimeout(timer)
+      reject(new Error(`${args.join(' ')} exited (${String(code)}) before it was ready:\n${output}`))
+    })
+  })
+  // drain the pipes for the rest of the run so that the child never blocks on a full one
+  child.stdout!.resume()
+  return {
+    url,
+    child,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.kill('SIGTERM')
+      await exited
+    },
+  }
+}
+
+function readyUrl(line: string): string | undefined {
+  if (!line.includes('"msg":"ifmatch ready"')) return undefined
+  return /"url":"([^"]+)"/.exec(line)?.[1]
+}
+
+/** Starts `node dist/server.js` on port 0 over `databaseUrl` with `workers` processes. */
+export function startIfmatch(databaseUrl: string, workers: number, cpus: string | undefined, env: NodeJS.ProcessEnv = {}): Promise<RunningProcess> {
+  return startProcess(
+    ['dist/server.js', '--port', '0', '--host', '127.0.0.1', '--database', databaseUrl, '--workers', String(workers)],
+    cpus, { LOG_LEVEL: 'info', ...env }, readyUrl)
+}
+
+/** Starts the bare node:http ceiling server; `/page` answers `pageBytes` bytes. */
+export function startBare(pageBytes: number, cpus: string | undefined): Promise<RunningProcess> {
+  return startProcess(['bench/bare-server.mjs', String(pageBytes)], cpus, {}, (line) => {
+    if (!line.startsWith('{"url"')) return undefined
+    return (JSON.parse(line) as { url: string }).url
+  })
+}

@@ -1,0 +1,254 @@
+/**
+ * `npm run bench`: measures ifmatch against the bare node:http ceiling in one run, and prints
+ * requests/s, p50/p99 latency and the ratio to that ceiling for each workload, as a markdown table
+ * (also written as JSON and markdown under bench/results/). See README.md, "Performance".
+ *
+ *   npm run bench                      the full run (about two and a half minutes)
+ *   npm run bench -- --quick           a short smoke run (about 45 s), written to .bench/
+ *   npm run bench -- --synchronous FULL   SQLite commits fsync'd before each acknowledgement
+ *
+ * Other options: --duration S, --warmup S, --connections N, --no-workers (skip the 2-worker table).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import type autocannon from 'autocannon'
+import { SqlitePersonStore } from '../src/store/sqlite/sqlite-person-store.js'
+import { measure, type LoadOptions, type Measurement, type Workload } from './load.js'
+import { CAN_PIN, ROOT, pinSelf, startBare, startIfmatch, type RunningProcess } from './processes.js'
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    connections: { type: 'string', default: '10' },
+    synchronous: { type: 'string', default: 'NORMAL' },
+    'no-workers': { type: 'boolean', default: false },
+  },
+})
+
+const quick = flags.quick === true
+const load: LoadOptions = {
+  connections: Number(flags.connections),
+  durationSeconds: Number(flags.duration ?? (quick ? 2 : 8)),
+  warmupSeconds: Number(flags.warmup ?? (quick ? 1 : 2)),
+}
+const synchronous = flags.synchronous === 'FULL' ? 'FULL' : 'NORMAL'
+const PAGE = '/persons?limit=1000'
+const GET_ID = 'p00500'
+
+/** Ratio targets from the issue, as fractions of the bare node:http ceiling of the same run. */
+const TARGETS: Record<string, number> = {
+  get304: 0.80, get200: 0.75, put: 0.50, 'list304@1000': 0.75, 'list304@10000': 0.75, 'list200@1000': 0.30,
+}
+
+interface Cell extends Measurement {
+  readonly workload: string
+  readonly persons: number
+  readonly workers: number
+  /** Which ceiling the ratio is taken against: bare200 or bare304. */
+  readonly ceiling: string
+  ratio?: number
+  /** list200 only: the ratio to a bare server sending a fixed body of the same size. */
+  ratioSameSize?: number
+  target?: number
+  speedup?: number
+}
+
+const personId = (i: number): string => `p${String(i).padStart(5, '0')}`
+
+async function seed(path: string, from: number, to: number): Promise<void> {
+  // through the store module, so every person bumps the store-wide revision as a real write does;
+  // NORMAL: the seed's own commits need not wait for the disk
+  const store = SqlitePersonStore.open(path, { synchronous: 'NORMAL' })
+  try {
+    for (let i = from; i < to; i++) {
+      const result = await store.create(personId(i), `Person ${i}`)
+      if (!result.ok) throw new Error(`seeding ${personId(i)}: ${result.reason}`)
+    }
+  } finally {
+    await store.close()
+  }
+}
+
+async function etagOf(url: string): Promise<string> {
+  const response = await fetch(url)
+  await response.arrayBuffer()
+  const etag = response.headers.get('etag')
+  if (response.status !== 200 || etag === null) throw new Error(`GET ${url}: ${response.status}, no ETag`)
+  return etag
+}
+
+/** The workloads of the issue, against the ifmatch at `base()`. */
+function ifmatchWorkloads(base: () => string): Workload[] {
+  const headers: Record<string, string> = {}
+  const listHeaders: Record<string, string> = {}
+  // each connection updates its own person, taking the new ETag from each response
+  const writers = Array.from({ length: load.connections }, (_, i) => personId(i))
+  const writerEtags: string[] = []
+  let nextWriter = 0
+  return [
+    { name: 'get200', path: `/persons/${GET_ID}`, expect: 200 },
+    {
+      name: 'get304', path: `/persons/${GET_ID}`, expect: 304, headers,
+      prepare: async () => { headers['if-none-match'] = await etagOf(`${base()}/persons/${GET_ID}`) },
+    },
+    {
+      name: 'put', path: `/persons/${writers[0]}`, method: 'PUT', expect: 200,
+      prepare: async () => {
+        nextWriter = 0
+        for (const [i, id] of writers.entries()) writerEtags[i] = await etagOf(`${base()}/persons/${id}`)
+      },
+      setupClient: (client: autocannon.Client) => {
+        const i = nextWriter++ % writers.length
+        const body = JSON.stringify({ person_name: `Writer ${i}` })
+        client.setRequests([{
+          method: 'PUT',
+          path: `/persons/${writers[i]}`,
+          setupRequest: (request) => ({ ...request, headers: { ...request.headers, 'if-match': writerEtags[i]!, 'content-type': 'application/json' }, body }),
+          onResponse: (status, _body, _context, responseHeaders) => {
+            const etag = (responseHeaders as Record<string, string> | undefined)?.etag
+            if (status === 200 && etag !== undefined) writerEtags[i] = etag
+          },
+        }])
+      },
+    },
+    { name: 'list200', path: PAGE, expect: 200 },
+    {
+      name: 'list304', path: PAGE, expect: 304, headers: listHeaders,
+      prepare: async () => { listHeaders['if-none-match'] = await etagOf(base() + PAGE) },
+    },
+  ]
+}
+
+function log(message: string): void {
+  process.stderr.write(message + '\n')
+}
+
+async function cell(url: string, workload: Workload, persons: number, workers: number, ceiling: string): Promise<Cell> {
+  const m = await measure(url, workload, load)
+  const key = workload.name.startsWith('list') ? `${workload.name}@${persons}` : workload.name
+  log(`  ${key.padEnd(16)} workers=${workers}  ${m.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${m.latencyP50Ms} ms  p99 ${m.latencyP99Ms} ms` +
+    (m.unexpected > 0 ? `  UNEXPECTED: ${JSON.stringify(m.statuses)}` : ''))
+  return { workload: workload.name, persons, workers, ceiling, ...m }
+}
+
+async function main(): Promise<void> {
+  const started = Date.now()
+  const pinned = pinSelf('1')
+  const serverCpus = pinned ? '0' : undefined
+  const dir = mkdtempSync(join(tmpdir(), 'ifmatch-bench-'))
+  const dbPath = join(dir, 'bench.sqlite')
+  const databaseUrl = `sqlite:${dbPath}`
+  const env = { SQLITE_SYNCHRONOUS: synchronous }
+  const load0 = loadavg()
+  log(`ifmatch bench: ${load.connections} connections, ${load.warmupSeconds} s warm-up + ${load.durationSeconds} s per cell, ` +
+    `synchronous=${synchronous}, ${pinned ? 'server on CPU 0, load generator on CPU 1' : 'not pinned (no taskset or one core)'}`)
+  const cells: Cell[] = []
+  let server: RunningProcess | undefined
+  let bare: RunningProcess | undefined
+  try {
+    await seed(dbPath, 0, 1000)
+    server = await startIfmatch(databaseUrl, 1, serverCpus, env)
+    const running = server
+    const pageBytes = Buffer.byteLength(await (await fetch(server.url + PAGE)).text())
+
+    log('bare node:http ceiling')
+    bare = await startBare(pageBytes, serverCpus)
+    const bare200 = await cell(bare.url, { name: 'bare200', path: '/persons/x', expect: 200 }, 0, 1, '')
+    const bare304 = await cell(bare.url, { name: 'bare304', path: '/persons/x', expect: 304, headers: { 'if-none-match': '"bare.1"' } }, 0, 1, '')
+    const barePage = await cell(bare.url, { name: 'bare200page', path: '/page', expect: 200 }, 0, 1, '')
+    await bare.stop()
+    bare = undefined
+
+    log('ifmatch, one process')
+    const one = ifmatchWorkloads(() => running.url)
+    for (const w of one) cells.push(await cell(server.url, w, 1000, 1, w.expect === 304 ? 'bare304' : 'bare200'))
+    await seed(dbPath, 1000, 10_000)
+    for (const w of one.filter((x) => x.name.startsWith('list'))) cells.push(await cell(server.url, w, 10_000, 1, w.expect === 304 ? 'bare304' : 'bare200'))
+    await server.stop()
+    server = undefined
+
+    if (flags['no-workers'] !== true) {
+      log('ifmatch, --workers 2 (server processes and load generator share the two cores)')
+      server = await startIfmatch(databaseUrl, 2, CAN_PIN ? '0,1' : undefined, env)
+      const twoServer = server
+      for (const w of ifmatchWorkloads(() => twoServer.url)) {
+        cells.push(await cell(server.url, w, 10_000, 2, w.expect === 304 ? 'bare304' : 'bare200'))
+      }
+      await server.stop()
+      server = undefined
+    }
+
+    for (const c of cells) {
+      c.ratio = c.requestsPerSecond / (c.ceiling === 'bare304' ? bare304 : bare200).requestsPerSecond
+      if (c.workload === 'list200') c.ratioSameSize = c.requestsPerSecond / barePage.requestsPerSecond
+      const key = c.workload.startsWith('list') ? `${c.workload}@${c.persons}` : c.workload
+      if (c.workers === 1) c.target = TARGETS[key]
+      if (c.workers === 2) {
+        const single = cells.find((s) => s.workers === 1 && s.workload === c.workload && (s.persons === c.persons || !c.workload.startsWith('list')))
+        if (single !== undefined) c.speedup = c.requestsPerSecond / single.requestsPerSecond
+      }
+    }
+    const report = {
+      date: new Date().toISOString(),
+      machine: {
+        cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30),
+        node: process.version, platform: `${process.platform} ${process.arch}`,
+        loadAverageBefore: load0.map((x) => Number(x.toFixed(2))), loadAverageAfter: loadavg().map((x) => Number(x.toFixed(2))),
+      },
+      settings: { ...load, synchronous, pinned, pageBytes, seconds: Math.round((Date.now() - started) / 1000) },
+      ceiling: { bare200, bare304, bare200page: barePage },
+      cells,
+    }
+    const markdown = renderMarkdown(report.ceiling, cells, report)
+    process.stdout.write(markdown)
+    const outDir = quick ? join(ROOT, '.bench') : join(ROOT, 'bench', 'results')
+    mkdirSync(outDir, { recursive: true })
+    writeFileSync(join(outDir, quick ? 'quick.json' : 'latest.json'), JSON.stringify(report, null, 2) + '\n')
+    writeFileSync(join(outDir, quick ? 'quick.md' : 'latest.md'), markdown)
+    log(`written to ${outDir} in ${report.settings.seconds} s`)
+    if (cells.some((c) => c.unexpected > 0)) {
+      log('some responses had an unexpected status: the figures above do not count')
+      process.exitCode = 1
+    }
+  } finally {
+    await bare?.stop()
+    await server?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const fmt = (n: number | undefined, digits = 2): string => n === undefined ? '' : n.toFixed(digits)
+
+function renderMarkdown(ceiling: Record<string, Measurement>, cells: readonly Cell[], report: { date: string; machine: Record<string, unknown>; settings: Record<string, unknown> }): string {
+  const lines: string[] = []
+  const m = report.machine
+  lines.push(`ifmatch bench, ${report.date}: ${String(m.cpu)} × ${String(m.cores)}, Node ${String(m.node)}, ` +
+    `load average ${JSON.stringify(m.loadAverageBefore)} before; ${load.connections} connections, ` +
+    `${load.durationSeconds} s per cell after ${load.warmupSeconds} s warm-up; SQLite synchronous=${synchronous}; ` +
+    `${report.settings.pinned === true ? 'server pinned to CPU 0, load generator to CPU 1' : 'not pinned'}`, '')
+  lines.push('| ceiling (bare node:http) | req/s | p50 ms | p99 ms |', '| --- | ---: | ---: | ---: |')
+  for (const [name, c] of Object.entries(ceiling)) {
+    lines.push(`| ${name} | ${c.requestsPerSecond.toFixed(0)} | ${c.latencyP50Ms} | ${c.latencyP99Ms} |`)
+  }
+  for (const workers of [1, 2]) {
+    const rows = cells.filter((c) => c.workers === workers)
+    if (rows.length === 0) continue
+    lines.push('', workers === 1 ? '**One server process**' : '**`--workers 2`** (speed-up over one process)', '')
+    lines.push('| workload | persons | req/s | p50 ms | p99 ms | ratio to ceiling | target | ' + (workers === 1 ? 'met |' : 'speed-up |'),
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
+    for (const c of rows) {
+      const ratio = fmt(c.ratio) + (c.ratioSameSize === undefined ? '' : ` (${fmt(c.ratioSameSize)} of a same-size bare body)`)
+      const last = workers === 1
+        ? (c.target === undefined ? '' : (c.ratio! >= c.target ? 'yes' : '**no**'))
+        : `${fmt(c.speedup)}×`
+      lines.push(`| ${c.workload} | ${c.persons} | ${c.requestsPerSecond.toFixed(0)} | ${c.latencyP50Ms} | ${c.latencyP99Ms} | ${ratio} | ${c.target === undefined ? '' : `≥ ${c.target}`} | ${last} |`)
+    }
+  }
+  return lines.join('\n') + '\n'
+}
+
+await main()
