@@ -5,10 +5,13 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { StoreUnavailableError, type PersonStore } from '../store/person-store.js'
 import { personsRoutes } from './persons-routes.js'
+import { RepresentationCache } from './representation-cache.js'
 import { BODY_LIMIT_BYTES, PROBLEM_TYPES, Problem, problems } from './problems.js'
 
 export interface AppOptions {
   readonly store: PersonStore
+  /** The most bytes of serialised representations kept in memory (default 64 MiB). */
+  readonly cacheBytes?: number
   /** A pino logger or pino options; false (the default) logs nothing, as tests want. */
   readonly logger?: boolean | Record<string, unknown> | FastifyBaseLogger
 }
@@ -41,7 +44,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
 
-  personsRoutes(app, store)
+  personsRoutes(app, store, new RepresentationCache(options.cacheBytes))
 
   app.get('/problems/:slug', async (request: FastifyRequest<{ Params: { slug: string } }>, reply) => {
     const { slug } = request.params

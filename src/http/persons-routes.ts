@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  evaluatePreconditions, parseEntityTagList,
+  evaluatePreconditions, formatEntityTag, parseEntityTagList,
   type ConditionalHeaders, type CurrentValidators, type PreconditionDecision,
 } from '../core/index.js'
 import type { PersonStore, PersonValidator } from '../store/person-store.js'
@@ -13,7 +13,10 @@ import {
   checkBodyIdMatches, checkPersonId, checkPersonName, isValidPersonId, member, parseJsonObject,
 } from './person-input.js'
 import { Problem, problems } from './problems.js'
-import { pageEtag, personEtag, personJson, validatorHeaders } from './representation.js'
+import {
+  JSON_TYPE, pageEtag, pageRepresentation, personEtag, personJson, personRepresentation, validatorHeaders,
+} from './representation.js'
+import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
 
 /** How often a write re-reads and retries after losing a compare-and-set before it gives up (503). */
 const MAX_WRITE_ATTEMPTS = 50
@@ -59,8 +62,11 @@ function problemFor(decision: PreconditionDecision, method: string, id: string, 
   return createOnly ? problems.personAlreadyExistsForCreate(id) : problems.noneMatchFailed()
 }
 
-/** Registers the persons routes on `app`, backed by `store`. */
-export function personsRoutes(app: FastifyInstance, store: PersonStore): void {
+/**
+ * Registers the persons routes on `app`, backed by `store`; `cache` holds serialised
+ * representations by ETag (one per app: per process).
+ */
+export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: RepresentationCache): void {
   const validators = (v: PersonValidator): CurrentValidators =>
     ({ etag: personEtag(store.epoch, v.version), lastModified: v.changedAt })
 
@@ -73,16 +79,21 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore): void {
     const { id } = request.params
     const current = isValidPersonId(id) ? await store.readValidator(id) : undefined
     if (current === undefined) throw problems.personNotFound(id)
-    const decision = evaluatePreconditions({ method: request.method, headers: conditionalHeaders(request), current: validators(current) })
-    if (decision.outcome === 'not-modified') {
-      return notModified(reply, validatorHeaders(personEtag(store.epoch, current.version), current.changedAt))
-    }
+    const etag = personEtag(store.epoch, current.version)
+    const decision = evaluatePreconditions({
+      method: request.method, headers: conditionalHeaders(request), current: { etag, lastModified: current.changedAt },
+    })
+    if (decision.outcome === 'not-modified') return notModified(reply, validatorHeaders(etag, current.changedAt))
     const problem = problemFor(decision, request.method, id, false)
     if (problem !== undefined) throw problem
-    // only now is the body read: the decision above needed the validator alone
+    // only now is the body needed: the one cached under the ETag just read, else the stored row
+    const cached = cache.get(formatEntityTag(etag))
+    if (cached !== undefined) return sendRepresentation(reply, cached)
     const person = await store.read(id)
     if (person === undefined) throw problems.personNotFound(id)
-    return reply.headers(validatorHeaders(personEtag(store.epoch, person.version), person.changedAt)).send(personJson(person))
+    // keyed by the version of the row read, which may be newer than the validator above
+    const representation = personRepresentation(store.epoch, person)
+    return sendRepresentation(reply, cache.set(representation.headers.etag!, representation))
   })
 
   app.post('/persons', async (request, reply) => {
@@ -170,6 +181,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore): void {
 
   app.get('/persons', async (request, reply) => {
     const { limit, after } = readPageQuery(request.query as Record<string, unknown>)
+    // the 304 path reads the store-wide revision alone, never a row
     const collection = await store.readCollectionValidator()
     const etag = pageEtag(store.epoch, collection.revision, limit, after)
     const decision = evaluatePreconditions({
@@ -178,15 +190,18 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore): void {
     if (decision.outcome === 'not-modified') return notModified(reply, validatorHeaders(etag, collection.changedAt))
     const problem = problemFor(decision, request.method, '', false)
     if (problem !== undefined) throw problem
+    // a page is fully determined by its ETag (the revision names every write before it)
+    const cached = cache.get(formatEntityTag(etag))
+    if (cached !== undefined) return sendRepresentation(reply, cached)
     const page = await store.readPage({ limit, after })
     // the page was read in its own snapshot: its validator, not the one above, names what is sent
-    reply.headers(validatorHeaders(pageEtag(store.epoch, page.collection.revision, limit, after), page.collection.changedAt))
-    const last = page.persons.at(-1)
-    if (page.hasMore && last !== undefined) {
-      reply.header('link', `</persons?limit=${limit}&after=${encodeURIComponent(last.id)}>; rel="next"`)
-    }
-    return reply.send(page.persons.map(personJson))
+    const representation = pageRepresentation(store.epoch, page, limit, after)
+    return sendRepresentation(reply, cache.set(representation.headers.etag!, representation))
   })
+}
+
+function sendRepresentation(reply: FastifyReply, representation: CachedRepresentation): FastifyReply {
+  return reply.headers(representation.headers).type(JSON_TYPE).send(representation.body)
 }
 
 /** Reads a PUT body: a JSON object with a valid `person_name` (and, if any, the URL's `person_id`). */

@@ -1,0 +1,53 @@
+/**
+ * Serialised representations, cached by their strong ETag. An ETag names exactly one
+ * representation (API.md: it is never reused for a different one), so an entry found under the
+ * ETag just read from the store is that representation, byte for byte: it can never be stale,
+ * whichever process wrote last. A write makes a new ETag, and the old entry is simply never asked
+ * for again; the least recently used ones make room when the size cap is reached.
+ */
+import { LRUCache } from 'lru-cache'
+
+/** A serialised `200` response: its body and the headers that belong to exactly that body. */
+export interface CachedRepresentation {
+  readonly body: Buffer
+  /** ETag, Last-Modified, Cache-Control, and (for a page) Link. */
+  readonly headers: Readonly<Record<string, string>>
+}
+
+/** The default cap on the cached bodies and headers, in bytes: 64 MiB, about 700 pages of 1,000. */
+export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+
+// an estimate of what one entry costs beyond its body: the key, the headers and the bookkeeping
+const ENTRY_OVERHEAD_BYTES = 512
+
+/**
+ * A size-capped LRU of serialised representations keyed by the formatted strong ETag
+ * (`"<epoch>.<version>"` for a person, `"<epoch>.<revision>.l<limit>a<after>"` for a page).
+ *
+ * @example
+ * const cached = cache.get(etag) ?? cache.set(etag, serialise(await store.read(id)))
+ */
+export class RepresentationCache {
+  private readonly entries: LRUCache<string, CachedRepresentation>
+
+  constructor(maxBytes: number = DEFAULT_CACHE_BYTES) {
+    this.entries = new LRUCache<string, CachedRepresentation>({
+      maxSize: maxBytes,
+      sizeCalculation: (entry, key) => entry.body.length + key.length + ENTRY_OVERHEAD_BYTES,
+    })
+  }
+
+  /** The representation whose ETag is `etag`, if it is cached. */
+  get(etag: string): CachedRepresentation | undefined {
+    return this.entries.get(etag)
+  }
+
+  /**
+   * Caches `representation` under `etag`, which must be the ETag of exactly these bytes as read
+   * from the store in one snapshot; returns it. A body larger than the whole cap is not kept.
+   */
+  set(etag: string, representation: CachedRepresentation): CachedRepresentation {
+    this.entries.set(etag, representation)
+    return representation
+  }
+}
