@@ -10,6 +10,7 @@ import { StoreUnavailableError } from './store/person-store.js'
 import { DEFAULT_DATABASE_URL, DatabaseUrlError, openStore, type StoreOptions } from './store/open-store.js'
 
 const USAGE = `Usage: ifmatch [--port N] [--host ADDR] [--database URL] [--workers N] [--pool-size N]
+               [--sqlite-synchronous NORMAL|FULL]
 
 Serves the persons API with ETags and conditional requests (see README.md).
 
@@ -21,6 +22,9 @@ Options (each overrides its environment variable):
                       postgres://USER@HOST:PORT/DB   a PostgreSQL database shared by any number of processes
   --workers N       server processes on this machine, one port (WORKERS, default 1)
   --pool-size N     PostgreSQL connections per process (DATABASE_POOL_SIZE, default 10)
+  --sqlite-synchronous NORMAL|FULL
+                    SQLite commit durability (SQLITE_SYNCHRONOUS, default NORMAL): NORMAL survives
+                    any process crash or kill, FULL also a power loss (one fsync per write)
   -h, --help        print this help and exit
 
 LOG_LEVEL sets the log level (fatal, error, warn, info, debug; default info).
@@ -43,6 +47,13 @@ function wholeNumber(name: string, raw: string | undefined, min: number, max: nu
   return value
 }
 
+function synchronousMode(raw: string | undefined): 'FULL' | 'NORMAL' | undefined {
+  if (raw === undefined) return undefined
+  const mode = raw.toUpperCase()
+  if (mode !== 'FULL' && mode !== 'NORMAL') throw new UsageError(`--sqlite-synchronous must be NORMAL or FULL, got ${JSON.stringify(raw)}`)
+  return mode
+}
+
 function readConfig(argv: string[]): Config | 'help' {
   const { values } = parseArgs({
     args: argv,
@@ -52,6 +63,7 @@ function readConfig(argv: string[]): Config | 'help' {
       database: { type: 'string' },
       workers: { type: 'string' },
       'pool-size': { type: 'string' },
+      'sqlite-synchronous': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -62,7 +74,10 @@ function readConfig(argv: string[]): Config | 'help' {
     host: values.host ?? process.env.HOST ?? '127.0.0.1',
     databaseUrl: values.database ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
     workers: wholeNumber('--workers', values.workers ?? process.env.WORKERS, 1, 256) ?? 1,
-    storeOptions: { poolSize: wholeNumber('--pool-size', values['pool-size'] ?? process.env.DATABASE_POOL_SIZE, 1, 1000) },
+    storeOptions: {
+      poolSize: wholeNumber('--pool-size', values['pool-size'] ?? process.env.DATABASE_POOL_SIZE, 1, 1000),
+      sqliteSynchronous: synchronousMode(values['sqlite-synchronous'] ?? process.env.SQLITE_SYNCHRONOUS),
+    },
   }
 }
 

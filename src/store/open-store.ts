@@ -8,6 +8,8 @@ import { SqlitePersonStore } from './sqlite/sqlite-person-store.js'
 export interface StoreOptions {
   /** PostgreSQL: most connections per process (default 10). */
   readonly poolSize?: number | undefined
+  /** SQLite: PRAGMA synchronous (default NORMAL; FULL also survives a power loss). */
+  readonly sqliteSynchronous?: 'FULL' | 'NORMAL' | undefined
 }
 
 /** The embedded default: a SQLite file under ./data/, created if absent. */
@@ -29,7 +31,8 @@ export async function openStore(url: string = DEFAULT_DATABASE_URL, options: Sto
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length).replace(/^\/\//, '')
     if (path === '') throw new DatabaseUrlError('DATABASE_URL sqlite: needs a file path, as in sqlite:./data/ifmatch.sqlite')
-    return SqlitePersonStore.open(path === ':memory:' ? path : resolve(path))
+    return SqlitePersonStore.open(path === ':memory:' ? path : resolve(path),
+      options.sqliteSynchronous === undefined ? {} : { synchronous: options.sqliteSynchronous })
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     return PostgresPersonStore.open(url, options.poolSize === undefined ? {} : { poolSize: options.poolSize })

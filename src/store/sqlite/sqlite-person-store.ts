@@ -11,8 +11,10 @@ import {
 /** Options for the embedded driver. */
 export interface SqliteOptions {
   /**
-   * PRAGMA synchronous. FULL (the default) makes every acknowledged write survive a power loss;
-   * NORMAL still survives any process crash in WAL mode, but a power loss may drop the last commits.
+   * PRAGMA synchronous. NORMAL (the default) in WAL mode: every acknowledged write survives a crash
+   * or kill of the process, since a commit is in the WAL file (the OS's page cache) before it is
+   * acknowledged; only a power loss or OS crash may drop the last commits. FULL also fsyncs the WAL
+   * on every commit, surviving a power loss at the cost of one disk flush per write.
    */
   readonly synchronous?: 'FULL' | 'NORMAL'
   /** How long a writer waits for another process's lock before giving up, in ms. */
@@ -103,7 +105,7 @@ export class SqlitePersonStore implements PersonStore {
     try {
       db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`)
       db.pragma('journal_mode = WAL')
-      db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`)
+      db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`)
       migrate(db)
       return new SqlitePersonStore(db)
     } catch (error) {
