@@ -6,6 +6,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { StoreUnavailableError, type PersonStore } from '../store/person-store.js'
 import { personsRoutes } from './persons-routes.js'
 import { RepresentationCache } from './representation-cache.js'
+import { lazyChildLoggerFactory } from './request-logger.js'
 import { BODY_LIMIT_BYTES, PROBLEM_TYPES, Problem, problems } from './problems.js'
 
 export interface AppOptions {
@@ -35,6 +36,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     bodyLimit: BODY_LIMIT_BYTES,
     // one log line per request costs more than a 304 itself; errors and lifecycle events still log
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyChildLoggerFactory,
     // ids are at most 64 characters; longer ones must still reach the route to be answered 404
     routerOptions: { maxParamLength: 2048 },
   })
