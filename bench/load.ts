@@ -32,6 +32,8 @@ export interface Measurement {
   /** Responses whose status was not `expect`, plus connection errors and timeouts. */
   readonly unexpected: number
   readonly statuses: Record<string, number>
+  /** Server CPU time (user + system, all its processes) per answered request, in µs. */
+  readonly serverCpuMicrosPerRequest: number
 }
 
 function run(baseUrl: string, workload: Workload, options: LoadOptions, seconds: number): Promise<autocannon.Result> {
@@ -50,7 +52,7 @@ function run(baseUrl: string, workload: Workload, options: LoadOptions, seconds:
 }
 
 /** Warms up, then measures `workload` for the configured duration. */
-export async function measure(baseUrl: string, workload: Workload, options: LoadOptions): Promise<Measurement> {
+export async function measure(baseUrl: string, workload: Workload, options: LoadOptions, serverCpuMs: () => number): Promise<Measurement> {
   if (options.warmupSeconds > 0) {
     await workload.prepare?.()
     await run(baseUrl, workload, options, options.warmupSeconds)
@@ -58,7 +60,9 @@ export async function measure(baseUrl: string, workload: Workload, options: Load
     await new Promise((resolve) => setTimeout(resolve, 200))
   }
   await workload.prepare?.()
+  const cpuBefore = serverCpuMs()
   const result = await run(baseUrl, workload, options, options.durationSeconds)
+  const cpuMs = serverCpuMs() - cpuBefore
   const statuses: Record<string, number> = {}
   for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statuses[code] = stat.count ?? 0
   const expected = statuses[String(workload.expect)] ?? 0
@@ -70,5 +74,6 @@ export async function measure(baseUrl: string, workload: Workload, options: Load
     requests: answered,
     unexpected: answered - expected + result.errors + result.timeouts,
     statuses,
+    serverCpuMicrosPerRequest: answered === 0 ? NaN : cpuMs * 1000 / answered,
   }
 }

@@ -3,6 +3,7 @@
  * bare node:http ceiling. Each runs pinned to its own cores when `taskset` is available.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -21,7 +22,35 @@ export function pinSelf(cpus: string): boolean {
 export interface RunningProcess {
   readonly url: string
   readonly child: ChildProcess
+  /** CPU time (user + system, ms) used so far by the process and its children (cluster workers). */
+  cpuMs(): number
   stop(): Promise<void>
+}
+
+// fields 14 and 15 of /proc/PID/stat: utime and stime in clock ticks (100 per second on Linux)
+function statFields(pid: string): { ppid: string; ticks: number } | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return { ppid: fields[1]!, ticks: Number(fields[11]) + Number(fields[12]) }
+  } catch {
+    return undefined
+  }
+}
+
+/** CPU ms of `pid` and its direct children, from /proc (0 where /proc is absent). */
+function processTreeCpuMs(pid: number): number {
+  let ticks = statFields(String(pid))?.ticks ?? 0
+  let entries: string[] = []
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name))
+  } catch {
+    return 0
+  }
+  for (const name of entries) {
+    const stat = statFields(name)
+    if (stat?.ppid === String(pid)) ticks += stat.ticks
+  }
+  return ticks * 10
 }
 
 /** Spawns `node ...args` (under `taskset -c cpus` when possible) and waits for its URL on stdout. */
@@ -55,6 +84,7 @@ async function startProcess(args: readonly string[], cpus: string | undefined, e
   return {
     url,
     child,
+    cpuMs: () => processTreeCpuMs(child.pid!),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return
       child.kill('SIGTERM')
