@@ -34,6 +34,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     // ids are at most 64 characters; longer ones must still reach the route to be answered 404
     routerOptions: { maxParamLength: 2048 },
+    // errors Fastify raises before routing (a malformed %-escape in the URL, …) are problems too
+    frameworkErrors: (error, _request, reply) => {
+      const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
+      void sendProblem(reply, problems.badRequest(status === 400 ? error.message : 'The request could not be read', status))
+    },
   })
 
   // API.md: bodies are JSON whatever their Content-Type says (the seed's curl --data sends a form
@@ -75,7 +80,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const status = error.statusCode ?? 500
     if (status >= 400 && status < 500 && error.code?.startsWith('FST_')) {
       // Fastify's own client errors (bad Content-Length, malformed URL, …) speak of the request only
-      return sendProblem(reply, new Problem(status, 'bad-request', 'Bad Request', error.message))
+      return sendProblem(reply, problems.badRequest(error.message, status))
     }
     // a bug: log it with its cause, tell the client nothing about it
     request.log.error({ err: error }, 'unhandled error')

@@ -51,8 +51,8 @@ export const problems = {
     new Problem(400, 'invalid-field', 'Bad Request', `Invalid ${field}: ${rule}`),
   invalidQuery: (parameter: string, rule: string) =>
     new Problem(400, 'invalid-query', 'Bad Request', `Invalid query parameter ${parameter}: ${rule}`),
-  badRequest: (detail: string) =>
-    new Problem(400, 'bad-request', 'Bad Request', detail),
+  badRequest: (detail: string, status = 400) =>
+    new Problem(status, 'bad-request', status === 400 ? 'Bad Request' : 'Client Error', detail),
   personNotFound: (id: string) =>
     new Problem(404, 'not-found', 'Not Found', `Person with ID ${id} not found`),
   routeNotFound: (method: string, path: string) =>

@@ -61,6 +61,11 @@ export class PostgresPersonStore implements PersonStore {
     })
     // an idle connection that the server drops must not crash the process; the pool replaces it
     pool.on('error', () => {})
+    // the write functions rely on READ COMMITTED: after taking the revision row lock, each statement
+    // sees what earlier writers committed, whatever default the server was configured with
+    pool.on('connect', (client) => {
+      client.query('SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED').catch(() => {})
+    })
     try {
       const epoch = await migrate(pool)
       return new PostgresPersonStore(pool, epoch)
