@@ -3,6 +3,7 @@
  * started listening (server.ts listens; tests listen on port 0).
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { parseEntityTagList } from '../core/index.js'
 import { StoreUnavailableError, type PersonStore } from '../store/person-store.js'
 import { personsRoutes } from './persons-routes.js'
 import { BODY_LIMIT_BYTES, PROBLEM_TYPES, Problem, problems } from './problems.js'
@@ -97,7 +98,8 @@ async function absentWriteTarget(store: PersonStore, request: FastifyRequest): P
   if (!PERSON_PATH.test(path)) return undefined
   const id = (request.params as { id?: string }).id
   if (id === undefined) return undefined
-  if (request.method === 'PUT' && request.headers['if-none-match']?.trim() === '*') return undefined
+  const ifNoneMatch = request.headers['if-none-match']
+  if (request.method === 'PUT' && ifNoneMatch !== undefined && parseEntityTagList(ifNoneMatch).any) return undefined
   try {
     return (await store.readValidator(id)) === undefined ? problems.personNotFound(id) : undefined
   } catch {
