@@ -3,6 +3,7 @@
  * started listening (server.ts listens; tests listen on port 0).
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { STATUS_CODES } from 'node:http'
 import { parseEntityTagList } from '../core/index.js'
 import { StoreUnavailableError, type PersonStore } from '../store/person-store.js'
 import { personsRoutes } from './persons-routes.js'
@@ -37,9 +38,34 @@ export function buildApp(options: AppOptions): FastifyInstance {
     routerOptions: { maxParamLength: 2048 },
     // errors Fastify raises before routing (a malformed %-escape in the URL, …) are problems too
     frameworkErrors: (error, _request, reply) => {
-      const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
-      void sendProblem(reply, problems.badRequest(status === 400 ? error.message : 'The request could not be read', status))
+      void sendProblem(reply, clientProblem(error.statusCode, error.message))
     },
+    // errors before there is a request at all (Node's parser: header section over 16 KiB, bad
+    // framing) get a problem too, written on the raw socket, which is then closed
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
+      if (error.code === 'ECONNRESET' || !socket.writable) return
+      // API.md: a huge validator header is a 400, never a stall
+      const detail = error.code === 'HPE_HEADER_OVERFLOW'
+        ? 'The request header section is larger than 16 KiB'
+        : 'The request is not valid HTTP/1.1'
+      const body = JSON.stringify(problems.badRequest(detail).toJSON())
+      socket.end([
+        'HTTP/1.1 400 Bad Request',
+        'Content-Type: application/problem+json; charset=utf-8',
+        `Content-Length: ${Buffer.byteLength(body)}`,
+        'Connection: close',
+        '',
+        body,
+      ].join('\r\n'))
+    },
+  })
+
+  // API.md: bodies are JSON whatever their Content-Type says, even one that is not a valid media
+  // type, which Fastify would refuse with 415 before any route runs. Dropping the field sends every
+  // body to the catch-all parser below; PATCH still reads the original (see persons-routes.ts).
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (request.headers['content-type'] !== undefined) delete request.headers['content-type']
+    done()
   })
 
   // API.md: bodies are JSON whatever their Content-Type says (the seed's curl --data sends a form
@@ -81,7 +107,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const status = error.statusCode ?? 500
     if (status >= 400 && status < 500 && error.code?.startsWith('FST_')) {
       // Fastify's own client errors (bad Content-Length, malformed URL, …) speak of the request only
-      return sendProblem(reply, problems.badRequest(error.message, status))
+      return sendProblem(reply, clientProblem(status, error.message))
     }
     // a bug: log it with its cause, tell the client nothing about it
     request.log.error({ err: error }, 'unhandled error')
@@ -89,6 +115,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
   })
 
   return app
+}
+
+/** A problem for a 4xx that Fastify raised about the request itself. */
+function clientProblem(status: number | undefined, message: string): Problem {
+  if (status === undefined || status === 400 || status < 400 || status >= 500) return problems.badRequest(message)
+  return problems.clientError(status, STATUS_CODES[status] ?? 'Client Error', message)
 }
 
 /** The 404 for a PUT/PATCH/DELETE whose person is absent (and not created by If-None-Match: *). */

@@ -44,9 +44,16 @@ function isCreateOnly(headers: ConditionalHeaders): boolean {
   return headers.ifNoneMatch !== undefined && parseEntityTagList(headers.ifNoneMatch).any
 }
 
+/**
+ * The media type the client sent, lower-cased, without parameters. Read from the raw header list:
+ * app.ts drops the parsed Content-Type so that Fastify never refuses a body for it.
+ */
 function mediaType(request: FastifyRequest): string | undefined {
-  const value = request.headers['content-type']
-  return value === undefined ? undefined : value.split(';')[0]!.trim().toLowerCase()
+  const raw = request.raw.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'content-type') return raw[i + 1]!.split(';', 1)[0]!.trim().toLowerCase()
+  }
+  return undefined
 }
 
 /** Turns a 412 or 428 decision into its problem; undefined for proceed and not-modified. */
