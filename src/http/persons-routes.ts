@@ -17,6 +17,7 @@ import { pageEtag, personEtag, personJson, validatorHeaders } from './representa
 
 /** How often a write re-reads and retries after losing a compare-and-set before it gives up (503). */
 const MAX_WRITE_ATTEMPTS = 50
+const SAFE_METHODS = ['GET', 'HEAD']
 const DEFAULT_PAGE_LIMIT = 100
 const MAX_PAGE_LIMIT = 1000
 const PAGE_LIMIT = /^\d{1,4}$/
@@ -76,7 +77,9 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore): void {
     return reply.code(304).headers(headers).send()
   }
 
-  app.get('/persons/:id', async (request: IdRequest, reply) => {
+  // GET and HEAD share one handler; Node sends no body for HEAD but keeps the Content-Length of the
+  // 200, and a 304 gets none (Fastify's automatic HEAD route would send Content-Length: 0 on a 304)
+  app.route({ method: SAFE_METHODS, url: '/persons/:id', handler: async (request: IdRequest, reply) => {
     const { id } = request.params
     const current = isValidPersonId(id) ? await store.readValidator(id) : undefined
     if (current === undefined) throw problems.personNotFound(id)
@@ -90,7 +93,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore): void {
     const person = await store.read(id)
     if (person === undefined) throw problems.personNotFound(id)
     return reply.headers(validatorHeaders(personEtag(store.epoch, person.version), person.changedAt)).send(personJson(person))
-  })
+  } })
 
   app.post('/persons', async (request, reply) => {
     const body = parseJsonObject(request.body as string | undefined)
@@ -175,7 +178,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore): void {
     throw problems.writeContention()
   })
 
-  app.get('/persons', async (request, reply) => {
+  app.route({ method: SAFE_METHODS, url: '/persons', handler: async (request, reply) => {
     const { limit, after } = readPageQuery(request.query as Record<string, unknown>)
     const collection = await store.readCollectionValidator()
     const etag = pageEtag(store.epoch, collection.revision, limit, after)
@@ -193,7 +196,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore): void {
       reply.header('link', `</persons?limit=${limit}&after=${encodeURIComponent(last.id)}>; rel="next"`)
     }
     return reply.send(page.persons.map(personJson))
-  })
+  } })
 }
 
 /** Reads a PUT body: a JSON object with a valid `person_name` (and, if any, the URL's `person_id`). */

@@ -74,7 +74,7 @@ export const problems = {
       ' Send the ETag exactly as the server gave it', {}, STALE),
   modifiedSince: () =>
     new Problem(412, 'precondition-failed', 'Precondition Failed',
-      'The person was modified after the If-Unmodified-Since date', {}, STALE),
+      'The target was modified after the If-Unmodified-Since date', {}, STALE),
   personAlreadyExistsForCreate: (id: string) =>
     new Problem(412, 'precondition-failed', 'Precondition Failed',
       `Person with ID ${id} already exists (If-None-Match: * only creates)`),
