@@ -22,12 +22,18 @@ const DEFAULT_PAGE_LIMIT = 100
 const MAX_PAGE_LIMIT = 1000
 const PAGE_LIMIT = /^\d{1,4}$/
 
-/** RFC 7396 media type, and the JSON types a merge patch is also accepted as (it is JSON). */
-const MERGE_PATCH_TYPES = new Set([
-  'application/merge-patch+json', 'application/json',
-  // curl --data sends this by default; API.md parses bodies as JSON whatever the type says
-  'application/x-www-form-urlencoded',
-])
+/** RFC 7396's media type. */
+const MERGE_PATCH = 'application/merge-patch+json'
+
+/**
+ * API.md parses bodies as JSON whatever their Content-Type says (curl --data sends a form type,
+ * fetch sends text/plain for a string), so a PATCH is read as a merge patch unless its type names
+ * another patch format, such as application/json-patch+json (RFC 6902): that one means something
+ * else, and RFC 5789 §2.2 answers it with 415.
+ */
+function isOtherPatchFormat(type: string | undefined): type is string {
+  return type !== undefined && type !== MERGE_PATCH && type.includes('patch')
+}
 
 type IdRequest = FastifyRequest<{ Params: { id: string } }>
 
@@ -219,8 +225,7 @@ interface MergePatch {
 /** Reads an RFC 7396 merge patch for a person: only `person_name` can change, and not to null. */
 function readMergePatch(request: FastifyRequest, id: string): MergePatch {
   const type = mediaType(request)
-  // RFC 5789 §2.2: another patch format (application/json-patch+json, …) is a 415
-  if (type !== undefined && type !== '' && !MERGE_PATCH_TYPES.has(type)) throw problems.unsupportedPatchType(type)
+  if (isOtherPatchFormat(type)) throw problems.unsupportedPatchType(type)
   const body = parseJsonObject(request.body as string | undefined)
   if (body instanceof Problem) throw body
   const idProblem = checkBodyIdMatches(body, id)

@@ -683,6 +683,20 @@ for (const driver of TEST_DRIVERS) {
         })
       })
 
+      describe('with a JSON body under another content type (curl --data, fetch of a string)', () => {
+        it('reads it as a merge patch, as API.md parses bodies as JSON whatever their type', async () => {
+          for (const type of ['application/json', 'application/x-www-form-urlencoded', 'text/plain;charset=UTF-8']) {
+            const before = await create(base, newId())
+            const response = await send(base, 'PATCH', `/persons/${before.id}`, {
+              headers: { 'if-match': before.etag, 'content-type': type },
+              body: json({ person_name: `Typed ${type.length}` }),
+            })
+            assert.equal(response.status, 200, type)
+            assert.equal((await response.json() as Person).person_name, `Typed ${type.length}`)
+          }
+        })
+      })
+
       describe('with application/json-patch+json', () => {
         it('answers 415 with Accept-Patch, and leaves the stored person unchanged', async () => {
           const before = await create(base, newId())
