@@ -20,16 +20,23 @@ import type { CachedRepresentation, RepresentationCache } from './representation
 
 /** How often a write re-reads and retries after losing a compare-and-set before it gives up (503). */
 const MAX_WRITE_ATTEMPTS = 50
+const SAFE_METHODS = ['GET', 'HEAD']
 const DEFAULT_PAGE_LIMIT = 100
 const MAX_PAGE_LIMIT = 1000
 const PAGE_LIMIT = /^\d{1,4}$/
 
-/** RFC 7396 media type, and the JSON types a merge patch is also accepted as (it is JSON). */
-const MERGE_PATCH_TYPES = new Set([
-  'application/merge-patch+json', 'application/json',
-  // curl --data sends this by default; API.md parses bodies as JSON whatever the type says
-  'application/x-www-form-urlencoded',
-])
+/** RFC 7396's media type. */
+const MERGE_PATCH = 'application/merge-patch+json'
+
+/**
+ * API.md parses bodies as JSON whatever their Content-Type says (curl --data sends a form type,
+ * fetch sends text/plain for a string), so a PATCH is read as a merge patch unless its type names
+ * another patch format, such as application/json-patch+json (RFC 6902): that one means something
+ * else, and RFC 5789 §2.2 answers it with 415.
+ */
+function isOtherPatchFormat(type: string | undefined): type is string {
+  return type !== undefined && type !== MERGE_PATCH && type.includes('patch')
+}
 
 type IdRequest = FastifyRequest<{ Params: { id: string } }>
 
@@ -47,9 +54,16 @@ function isCreateOnly(headers: ConditionalHeaders): boolean {
   return headers.ifNoneMatch !== undefined && parseEntityTagList(headers.ifNoneMatch).any
 }
 
+/**
+ * The media type the client sent, lower-cased, without parameters. Read from the raw header list:
+ * app.ts drops the parsed Content-Type so that Fastify never refuses a body for it.
+ */
 function mediaType(request: FastifyRequest): string | undefined {
-  const value = request.headers['content-type']
-  return value === undefined ? undefined : value.split(';')[0]!.trim().toLowerCase()
+  const raw = request.raw.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'content-type') return raw[i + 1]!.split(';', 1)[0]!.trim().toLowerCase()
+  }
+  return undefined
 }
 
 /** Turns a 412 or 428 decision into its problem; undefined for proceed and not-modified. */
@@ -75,7 +89,9 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
     return reply.code(304).headers(headers).send()
   }
 
-  app.get('/persons/:id', async (request: IdRequest, reply) => {
+  // GET and HEAD share one handler; Node sends no body for HEAD but keeps the Content-Length of the
+  // 200, and a 304 gets none (Fastify's automatic HEAD route would send Content-Length: 0 on a 304)
+  app.route({ method: SAFE_METHODS, url: '/persons/:id', handler: async (request: IdRequest, reply) => {
     const { id } = request.params
     const current = isValidPersonId(id) ? await store.readValidator(id) : undefined
     if (current === undefined) throw problems.personNotFound(id)
@@ -94,7 +110,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
     // keyed by the version of the row read, which may be newer than the validator above
     const representation = personRepresentation(store.epoch, person)
     return sendRepresentation(reply, cache.set(representation.headers.etag!, representation))
-  })
+  } })
 
   app.post('/persons', async (request, reply) => {
     const body = parseJsonObject(request.body as string | undefined)
@@ -179,7 +195,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
     throw problems.writeContention()
   })
 
-  app.get('/persons', async (request, reply) => {
+  app.route({ method: SAFE_METHODS, url: '/persons', handler: async (request, reply) => {
     const { limit, after } = readPageQuery(request.query as Record<string, unknown>)
     // the 304 path reads the store-wide revision alone, never a row
     const collection = await store.readCollectionValidator()
@@ -197,7 +213,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
     // the page was read in its own snapshot: its validator, not the one above, names what is sent
     const representation = pageRepresentation(store.epoch, page, limit, after)
     return sendRepresentation(reply, cache.set(representation.headers.etag!, representation))
-  })
+  } })
 }
 
 function sendRepresentation(reply: FastifyReply, representation: CachedRepresentation): FastifyReply {
@@ -224,8 +240,7 @@ interface MergePatch {
 /** Reads an RFC 7396 merge patch for a person: only `person_name` can change, and not to null. */
 function readMergePatch(request: FastifyRequest, id: string): MergePatch {
   const type = mediaType(request)
-  // RFC 5789 §2.2: another patch format (application/json-patch+json, …) is a 415
-  if (type !== undefined && type !== '' && !MERGE_PATCH_TYPES.has(type)) throw problems.unsupportedPatchType(type)
+  if (isOtherPatchFormat(type)) throw problems.unsupportedPatchType(type)
   const body = parseJsonObject(request.body as string | undefined)
   if (body instanceof Problem) throw body
   const idProblem = checkBodyIdMatches(body, id)
