@@ -132,6 +132,19 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
     const headers = conditionalHeaders(request)
     const createOnly = isCreateOnly(headers)
     let name: string | undefined
+    // If-Match names one version and no other precondition is asked: the store's compare-and-set
+    // on that version is both the precondition check and the write, with no read before it
+    const expected = headers.ifNoneMatch === undefined ? versionNamedByIfMatch(headers.ifMatch, store.epoch) : undefined
+    if (expected !== undefined && isValidPersonId(id)) {
+      // an invalid body is answered below, after the 404 that comes first
+      name = readReplacementIfValid(request.body as string | undefined, id)
+      const result = name === undefined ? undefined : await store.update(id, name, expected)
+      if (result?.ok === true) {
+        const { person } = result
+        return reply.headers(validatorHeaders(personEtag(store.epoch, person.version), person.changedAt)).send(personJson(person))
+      }
+      // absent, or another version is stored: nothing was written; decide from the top as usual
+    }
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const current = isValidPersonId(id) ? await store.readValidator(id) : undefined
       // API.md order: 404 (unless If-None-Match: * creates), then 400/413, then 428, then 412
@@ -231,6 +244,36 @@ function readReplacement(raw: string | undefined, id: string): string {
   const name = checkPersonName(member(body, 'person_name'))
   if (name instanceof Problem) throw name
   return name
+}
+
+function readReplacementIfValid(raw: string | undefined, id: string): string | undefined {
+  try {
+    return readReplacement(raw, id)
+  } catch {
+    return undefined
+  }
+}
+
+// personEtag() writes the version in base 36: at most 11 digits below 2^53
+const VERSION_DIGITS = /^[0-9a-z]{1,11}$/
+
+/**
+ * The version an `If-Match` field names when it is exactly one strong ETag of a person in this
+ * database (epoch), written as personEtag() writes it; else undefined. A compare-and-set on that
+ * version succeeds exactly when the field holds (RFC 9110 §13.1.1: strong comparison).
+ */
+function versionNamedByIfMatch(ifMatch: string | undefined, epoch: string): number | undefined {
+  if (ifMatch === undefined) return undefined
+  const list = parseEntityTagList(ifMatch)
+  const tag = list.tags[0]
+  if (list.any || list.malformed || list.tags.length !== 1 || tag === undefined || tag.weak) return undefined
+  const prefix = `${epoch}.`
+  if (!tag.opaque.startsWith(prefix)) return undefined
+  const digits = tag.opaque.slice(prefix.length)
+  if (!VERSION_DIGITS.test(digits)) return undefined
+  const version = parseInt(digits, 36)
+  // only the one spelling personEtag() gives names the version (no leading zeros)
+  return version.toString(36) === digits ? version : undefined
 }
 
 interface MergePatch {
