@@ -99,15 +99,15 @@ function readyUrl(line: string): string | undefined {
 }
 
 /** Starts `node dist/server.js` on port 0 over `databaseUrl` with `workers` processes. */
-export function startIfmatch(databaseUrl: string, workers: number, cpus: string | undefined, env: NodeJS.ProcessEnv = {}): Promise<RunningProcess> {
+export function startIfmatch(databaseUrl: string, workers: number, cpus: string | undefined, env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): Promise<RunningProcess> {
   return startProcess(
-    ['dist/server.js', '--port', '0', '--host', '127.0.0.1', '--database', databaseUrl, '--workers', String(workers)],
+    [...nodeArgs, 'dist/server.js', '--port', '0', '--host', '127.0.0.1', '--database', databaseUrl, '--workers', String(workers)],
     cpus, { LOG_LEVEL: 'info', ...env }, readyUrl)
 }
 
 /** Starts the bare node:http ceiling server; `/page` answers `pageBytes` bytes. */
-export function startBare(pageBytes: number, cpus: string | undefined): Promise<RunningProcess> {
-  return startProcess(['bench/bare-server.mjs', String(pageBytes)], cpus, {}, (line) => {
+export function startBare(pageBytes: number, cpus: string | undefined, nodeArgs: readonly string[] = []): Promise<RunningProcess> {
+  return startProcess([...nodeArgs, 'bench/bare-server.mjs', String(pageBytes)], cpus, {}, (line) => {
     if (!line.startsWith('{"url"')) return undefined
     return (JSON.parse(line) as { url: string }).url
   })

@@ -13,9 +13,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import type autocannon from 'autocannon'
-import { SqlitePersonStore } from '../src/store/sqlite/sqlite-person-store.js'
 import { measure, type LoadOptions, type Measurement, type Workload } from './load.js'
+import { PAGE, ifmatchWorkloads, seed } from './workloads.js'
 import { CAN_PIN, ROOT, pinSelf, startBare, startIfmatch, type RunningProcess } from './processes.js'
 
 const { values: flags } = parseArgs({
@@ -36,8 +35,6 @@ const load: LoadOptions = {
   warmupSeconds: Number(flags.warmup ?? (quick ? 1 : 2)),
 }
 const synchronous = flags.synchronous === 'FULL' ? 'FULL' : 'NORMAL'
-const PAGE = '/persons?limit=1000'
-const GET_ID = 'p00500'
 
 /** Ratio targets from the issue, as fractions of the bare node:http ceiling of the same run. */
 const TARGETS: Record<string, number> = {
@@ -57,72 +54,6 @@ interface Cell extends Measurement {
   ratioSameSize?: number
   target?: number
   speedup?: number
-}
-
-const personId = (i: number): string => `p${String(i).padStart(5, '0')}`
-
-async function seed(path: string, from: number, to: number): Promise<void> {
-  // through the store module, so every person bumps the store-wide revision as a real write does;
-  // NORMAL: the seed's own commits need not wait for the disk
-  const store = SqlitePersonStore.open(path, { synchronous: 'NORMAL' })
-  try {
-    for (let i = from; i < to; i++) {
-      const result = await store.create(personId(i), `Person ${i}`)
-      if (!result.ok) throw new Error(`seeding ${personId(i)}: ${result.reason}`)
-    }
-  } finally {
-    await store.close()
-  }
-}
-
-async function etagOf(url: string): Promise<string> {
-  const response = await fetch(url)
-  await response.arrayBuffer()
-  const etag = response.headers.get('etag')
-  if (response.status !== 200 || etag === null) throw new Error(`GET ${url}: ${response.status}, no ETag`)
-  return etag
-}
-
-/** The workloads of the issue, against the ifmatch at `base()`. */
-function ifmatchWorkloads(base: () => string): Workload[] {
-  const headers: Record<string, string> = {}
-  const listHeaders: Record<string, string> = {}
-  // each connection updates its own person, taking the new ETag from each response
-  const writers = Array.from({ length: load.connections }, (_, i) => personId(i))
-  const writerEtags: string[] = []
-  let nextWriter = 0
-  return [
-    { name: 'get200', path: `/persons/${GET_ID}`, expect: 200 },
-    {
-      name: 'get304', path: `/persons/${GET_ID}`, expect: 304, headers,
-      prepare: async () => { headers['if-none-match'] = await etagOf(`${base()}/persons/${GET_ID}`) },
-    },
-    {
-      name: 'put', path: `/persons/${writers[0]}`, method: 'PUT', expect: 200,
-      prepare: async () => {
-        nextWriter = 0
-        for (const [i, id] of writers.entries()) writerEtags[i] = await etagOf(`${base()}/persons/${id}`)
-      },
-      setupClient: (client: autocannon.Client) => {
-        const i = nextWriter++ % writers.length
-        const body = JSON.stringify({ person_name: `Writer ${i}` })
-        client.setRequests([{
-          method: 'PUT',
-          path: `/persons/${writers[i]}`,
-          setupRequest: (request) => ({ ...request, headers: { ...request.headers, 'if-match': writerEtags[i]!, 'content-type': 'application/json' }, body }),
-          onResponse: (status, _body, _context, responseHeaders) => {
-            const etag = (responseHeaders as Record<string, string> | undefined)?.etag
-            if (status === 200 && etag !== undefined) writerEtags[i] = etag
-          },
-        }])
-      },
-    },
-    { name: 'list200', path: PAGE, expect: 200 },
-    {
-      name: 'list304', path: PAGE, expect: 304, headers: listHeaders,
-      prepare: async () => { listHeaders['if-none-match'] = await etagOf(base() + PAGE) },
-    },
-  ]
 }
 
 function log(message: string): void {
@@ -170,7 +101,7 @@ async function main(): Promise<void> {
     const barePage = await cell(bare, { name: 'bare200page', path: '/page', expect: 200 }, 0, 1, '')
 
     log('ifmatch, one process')
-    const one = ifmatchWorkloads(() => running.url)
+    const one = ifmatchWorkloads(() => running.url, load.connections)
     for (const w of one) cells.push(await cell(running, w, 1000, 1, w.expect === 304 ? 'bare304' : 'bare200'))
     await seed(dbPath, 1000, 10_000)
     for (const w of one.filter((x) => x.name.startsWith('list'))) cells.push(await cell(running, w, 10_000, 1, w.expect === 304 ? 'bare304' : 'bare200'))
@@ -181,7 +112,7 @@ async function main(): Promise<void> {
       log('ifmatch, --workers 2 (server processes and load generator share the two cores)')
       server = await startIfmatch(databaseUrl, 2, CAN_PIN ? '0,1' : undefined, env)
       const twoServer = server
-      for (const w of ifmatchWorkloads(() => twoServer.url)) {
+      for (const w of ifmatchWorkloads(() => twoServer.url, load.connections)) {
         cells.push(await cell(twoServer, w, 10_000, 2, w.expect === 304 ? 'bare304' : 'bare200'))
       }
       await server.stop()

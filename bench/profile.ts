@@ -1,0 +1,119 @@
+/**
+ * `npm run bench:profile -- WORKLOAD`: where a request's CPU time goes. Runs one workload of
+ * `npm run bench` (get200, get304, put, list200, list304) against ifmatch and its ceiling against
+ * the bare node:http server, each under `node --cpu-prof`, and prints the server CPU time per
+ * request by where it was spent: the socket write, the rest of Node's HTTP, Fastify, SQLite, the
+ * service's own code, garbage collection. The .cpuprofile files stay in .bench/profiles/ for
+ * Chrome DevTools.
+ *
+ * Options: --duration S (default 5), --connections N (default 10), --persons N (default 1000).
+ */
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { measure, type LoadOptions, type Workload } from './load.js'
+import { ROOT, pinSelf, startBare, startIfmatch, type RunningProcess } from './processes.js'
+import { PAGE, ifmatchWorkloads, seed } from './workloads.js'
+
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    duration: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '10' },
+    persons: { type: 'string', default: '1000' },
+  },
+})
+const workloadName = positionals[0] ?? 'get304'
+const load: LoadOptions = { connections: Number(flags.connections), durationSeconds: Number(flags.duration), warmupSeconds: 1 }
+
+interface ProfileNode {
+  id: number
+  callFrame: { functionName: string; url: string }
+}
+interface CpuProfile {
+  nodes: ProfileNode[]
+  samples: number[]
+  timeDeltas: number[]
+}
+
+/** Where a sample's own (self) time counts, from the function and script it was taken in. */
+function category(frame: ProfileNode['callFrame']): string | undefined {
+  const { functionName: name, url } = frame
+  if (name === '(idle)') return undefined
+  if (name === '(garbage collector)') return 'garbage collection'
+  if (name === '(program)') return 'V8 and native, unattributed'
+  if (url === '' && /^write(v|Latin1String|Utf8String|Buffer)$/.test(name)) return 'socket write (the write system call)'
+  if (/node_modules\/(fastify|find-my-way|avvio|@fastify)/.test(url)) return 'Fastify'
+  if (/node_modules\/(pino|lru-cache)/.test(url)) return 'pino, lru-cache'
+  if (url.includes('node_modules/better-sqlite3')) return 'better-sqlite3 (JavaScript side)'
+  if (url.includes('/store/sqlite/')) return 'SQLite store (statements run in native code)'
+  if (url.includes('/dist/') || url.includes('/bench/bare-server')) return 'the service\'s own code'
+  if (url.startsWith('node:internal/modules') || url.startsWith('node:internal/bootstrap')) return 'module loading (start-up)'
+  if (url.startsWith('node:')) return 'Node.js core (HTTP parsing, streams, timers)'
+  return url === '' ? 'other native' : 'other'
+}
+
+function summarise(file: string, requests: number): Map<string, number> {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const micros = new Map<string, number>()
+  profile.samples.forEach((id, i) => {
+    const where = category(byId.get(id)!.callFrame)
+    if (where !== undefined) micros.set(where, (micros.get(where) ?? 0) + (profile.timeDeltas[i] ?? 0))
+  })
+  for (const [where, total] of micros) micros.set(where, total / requests)
+  return micros
+}
+
+async function profiled(start: (args: string[]) => Promise<RunningProcess>, dir: string, workload: Workload): Promise<Map<string, number>> {
+  mkdirSync(dir, { recursive: true })
+  const server = await start(['--cpu-prof', `--cpu-prof-dir=${dir}`])
+  let requests = 0
+  try {
+    const m = await measure(server.url, workload, load, () => server.cpuMs())
+    // the profile spans the warm-up too: count its requests as well (same rate, within noise)
+    requests = m.requests * (1 + load.warmupSeconds / load.durationSeconds)
+    process.stderr.write(`  ${workload.name}: ${m.requestsPerSecond.toFixed(0)} req/s, server CPU ${m.serverCpuMicrosPerRequest.toFixed(1)} µs/req\n`)
+  } finally {
+    await server.stop()
+  }
+  const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1)
+  if (file === undefined) throw new Error(`no profile written in ${dir}`)
+  return summarise(join(dir, file), requests)
+}
+
+async function main(): Promise<void> {
+  const pinned = pinSelf('1')
+  const cpus = pinned ? '0' : undefined
+  const outDir = join(ROOT, '.bench', 'profiles', `${workloadName}-${Date.now()}`)
+  const dataDir = mkdtempSync(join(tmpdir(), 'ifmatch-profile-'))
+  const dbPath = join(dataDir, 'bench.sqlite')
+  try {
+    await seed(dbPath, 0, Number(flags.persons))
+    let base = ''
+    let pageBytes = 0
+    const workload = ifmatchWorkloads(() => base, load.connections).find((w) => w.name === workloadName)
+    if (workload === undefined) throw new Error(`no workload ${workloadName}: get200, get304, put, list200 or list304`)
+    const ours = await profiled(async (args) => {
+      const server = await startIfmatch(`sqlite:${dbPath}`, 1, cpus, {}, args)
+      base = server.url
+      pageBytes = Buffer.byteLength(await (await fetch(base + PAGE)).text())
+      return server
+    }, join(outDir, 'ifmatch'), workload)
+    const bareWorkload: Workload = workload.expect === 304
+      ? { name: 'bare304', path: '/persons/x', expect: 304, headers: { 'if-none-match': '"bare.1"' } }
+      : { name: 'bare200', path: workloadName.startsWith('list') ? '/page' : '/persons/x', expect: 200 }
+    const bare = await profiled((args) => startBare(pageBytes, cpus, args), join(outDir, 'bare'), bareWorkload)
+    const rows = [...new Set([...ours.keys(), ...bare.keys()])].sort((a, b) => (ours.get(b) ?? 0) - (ours.get(a) ?? 0))
+    const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0)
+    const lines = [`| server CPU µs per request (${workloadName} vs ${bareWorkload.name}) | ifmatch | bare node:http |`, '| --- | ---: | ---: |']
+    for (const row of rows) lines.push(`| ${row} | ${(ours.get(row) ?? 0).toFixed(2)} | ${(bare.get(row) ?? 0).toFixed(2)} |`)
+    lines.push(`| **total** | **${total(ours).toFixed(2)}** | **${total(bare).toFixed(2)}** |`)
+    process.stdout.write(lines.join('\n') + `\n\nprofiles: ${outDir}\n`)
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
+await main()

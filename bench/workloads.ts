@@ -1,0 +1,80 @@
+/**
+ * The workloads of the issue and the data they run on: persons p00000, p00001, … seeded through
+ * the store module, one person read (get200, get304), one person per connection written (put),
+ * and the first page of 1,000 (list200, list304).
+ */
+import type autocannon from 'autocannon'
+import { SqlitePersonStore } from '../src/store/sqlite/sqlite-person-store.js'
+import type { Workload } from './load.js'
+
+/** The collection page every list workload reads. */
+export const PAGE = '/persons?limit=1000'
+const GET_ID = 'p00500'
+
+const personId = (i: number): string => `p${String(i).padStart(5, '0')}`
+
+/** Stores persons p<from>…p<to - 1> through the store module, as real writes. */
+export async function seed(path: string, from: number, to: number): Promise<void> {
+  // through the store module, so every person bumps the store-wide revision as a real write does;
+  // NORMAL: the seed's own commits need not wait for the disk
+  const store = SqlitePersonStore.open(path, { synchronous: 'NORMAL' })
+  try {
+    for (let i = from; i < to; i++) {
+      const result = await store.create(personId(i), `Person ${i}`)
+      if (!result.ok) throw new Error(`seeding ${personId(i)}: ${result.reason}`)
+    }
+  } finally {
+    await store.close()
+  }
+}
+
+async function etagOf(url: string): Promise<string> {
+  const response = await fetch(url)
+  await response.arrayBuffer()
+  const etag = response.headers.get('etag')
+  if (response.status !== 200 || etag === null) throw new Error(`GET ${url}: ${response.status}, no ETag`)
+  return etag
+}
+
+/** The workloads of the issue, against the ifmatch at `base()`; `put` uses one person per connection. */
+export function ifmatchWorkloads(base: () => string, connections: number): Workload[] {
+  const headers: Record<string, string> = {}
+  const listHeaders: Record<string, string> = {}
+  // each connection updates its own person, taking the new ETag from each response
+  const writers = Array.from({ length: connections }, (_, i) => personId(i))
+  const writerEtags: string[] = []
+  let nextWriter = 0
+  return [
+    { name: 'get200', path: `/persons/${GET_ID}`, expect: 200 },
+    {
+      name: 'get304', path: `/persons/${GET_ID}`, expect: 304, headers,
+      prepare: async () => { headers['if-none-match'] = await etagOf(`${base()}/persons/${GET_ID}`) },
+    },
+    {
+      name: 'put', path: `/persons/${writers[0]}`, method: 'PUT', expect: 200,
+      prepare: async () => {
+        nextWriter = 0
+        for (const [i, id] of writers.entries()) writerEtags[i] = await etagOf(`${base()}/persons/${id}`)
+      },
+      setupClient: (client: autocannon.Client) => {
+        const i = nextWriter++ % writers.length
+        const body = JSON.stringify({ person_name: `Writer ${i}` })
+        client.setRequests([{
+          method: 'PUT',
+          path: `/persons/${writers[i]}`,
+          setupRequest: (request) => ({ ...request, headers: { ...request.headers, 'if-match': writerEtags[i]!, 'content-type': 'application/json' }, body }),
+          onResponse: (status, _body, _context, responseHeaders) => {
+            const etag = (responseHeaders as Record<string, string> | undefined)?.etag
+            if (status === 200 && etag !== undefined) writerEtags[i] = etag
+          },
+        }])
+      },
+    },
+    { name: 'list200', path: PAGE, expect: 200 },
+    {
+      name: 'list304', path: PAGE, expect: 304, headers: listHeaders,
+      prepare: async () => { listHeaders['if-none-match'] = await etagOf(base() + PAGE) },
+    },
+  ]
+}
+
