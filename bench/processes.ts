@@ -62,7 +62,11 @@ async function startProcess(args: readonly string[], cpus: string | undefined, e
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
   const exited = once(child, 'exit')
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} not ready after 20 s:\n${output}`)), 20_000)
+    const timer = setTimeout(() => {
+      // never leave a server behind that this run cannot use
+      child.kill('SIGKILL')
+      reject(new Error(`${args.join(' ')} not ready after 20 s:\n${output}`))
+    }, 20_000)
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       output += chunk
       for (const line of output.split('\n')) {
