@@ -4,6 +4,7 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { StoreUnavailableError, type PersonStore } from '../store/person-store.js'
+import { registerCors, type CorsOrigins } from './cors.js'
 import { personsRoutes } from './persons-routes.js'
 import { BODY_LIMIT_BYTES, PROBLEM_TYPES, Problem, problems } from './problems.js'
 
@@ -11,6 +12,8 @@ export interface AppOptions {
   readonly store: PersonStore
   /** A pino logger or pino options; false (the default) logs nothing, as tests want. */
   readonly logger?: boolean | Record<string, unknown> | FastifyBaseLogger
+  /** Origins whose scripts may call the API across origins (`*`: any); absent (the default): CORS is off. */
+  readonly corsOrigins?: CorsOrigins | undefined
 }
 
 // the methods each resource answers; anything else there is a 405 with this Allow header
@@ -41,6 +44,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
 
+  if (options.corsOrigins !== undefined) registerCors(app, options.corsOrigins)
   personsRoutes(app, store)
 
   app.get('/problems/:slug', async (request: FastifyRequest<{ Params: { slug: string } }>, reply) => {
