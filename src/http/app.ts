@@ -7,6 +7,7 @@ import { StoreUnavailableError, type PersonStore } from '../store/person-store.j
 import { registerCors, type CorsOrigins } from './cors.js'
 import { personsRoutes } from './persons-routes.js'
 import { BODY_LIMIT_BYTES, PROBLEM_TYPES, Problem, problems } from './problems.js'
+import { webRoutes } from './web-routes.js'
 
 export interface AppOptions {
   readonly store: PersonStore
@@ -46,6 +47,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   if (options.corsOrigins !== undefined) registerCors(app, options.corsOrigins)
   personsRoutes(app, store)
+  webRoutes(app)
 
   app.get('/problems/:slug', async (request: FastifyRequest<{ Params: { slug: string } }>, reply) => {
     const { slug } = request.params

@@ -30,7 +30,8 @@ const MERGE_PATCH_TYPES = new Set([
 
 type IdRequest = FastifyRequest<{ Params: { id: string } }>
 
-function conditionalHeaders(request: FastifyRequest): ConditionalHeaders {
+/** The conditional request header fields of `request`, for `evaluatePreconditions`. */
+export function conditionalHeaders(request: FastifyRequest): ConditionalHeaders {
   const h = request.headers
   return {
     ifMatch: h['if-match'],
