@@ -40,6 +40,7 @@ const ui = {
   conflict: element('conflict'),
   conflictExplanation: element('conflict-explanation'),
   mineName: element('mine-name'),
+  mineBase: element('mine-base'),
   theirsName: element('theirs-name'),
   theirsDate: element('theirs-date'),
   editAgain: /** @type {HTMLButtonElement} */ (element('edit-again')),
@@ -217,6 +218,7 @@ async function showConflict(/** @type {string} */ id, /** @type {Intent} */ inte
   ui.editor.hidden = true
   ui.conflict.hidden = false
   ui.mineName.textContent = intent.kind === 'edit' ? intent.name : '(delete this person)'
+  ui.mineBase.textContent = `starting from “${work.seen.person.person_name}”`
   ui.theirsName.textContent = current === undefined ? '(deleted by someone else)' : current.person.person_name
   ui.theirsDate.textContent = current === undefined ? '' : `changed ${formatDate(current.person.change_date)}`
   ui.editAgain.disabled = current === undefined
@@ -225,6 +227,7 @@ async function showConflict(/** @type {string} */ id, /** @type {Intent} */ inte
     : 'Your change was not saved, because this person was changed after you opened it. Nothing was overwritten: choose which version to keep.'
   say('Not saved: someone else changed this person first.', 'error')
   element('keep-mine').focus()
+  await loadList()
 }
 
 ui.editForm.addEventListener('submit', (event) => {
@@ -252,7 +255,10 @@ element('confirm-delete-yes').addEventListener('click', () => {
 element('keep-mine').addEventListener('click', () => {
   if (work?.intent === undefined) return
   // re-send over the version the user has now seen; if that changed too, the view opens again
-  void carryOut(work.seen.person.person_id, work.intent, work.current?.etag)
+  const id = work.seen.person.person_id
+  const etag = work.current?.etag
+  if (work.current !== undefined) work.seen = work.current
+  void carryOut(id, work.intent, etag)
 })
 element('take-theirs').addEventListener('click', () => {
   if (work === undefined) return
