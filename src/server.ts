@@ -22,8 +22,9 @@ Options (each overrides its environment variable):
                       postgres://USER@HOST:PORT/DB   a PostgreSQL database shared by any number of processes
   --workers N       server processes on this machine, one port (WORKERS, default 1)
   --pool-size N     PostgreSQL connections per process (DATABASE_POOL_SIZE, default 10)
-  --cors-origins LIST  origins whose scripts may call the API, comma-separated, or *
-                    (CORS_ORIGINS, default: none, CORS off)
+  --cors-origins LIST
+                    origins whose scripts may call the API: comma-separated, or *
+                                                      (CORS_ORIGINS, default none: CORS off)
   -h, --help        print this help and exit
 
 LOG_LEVEL sets the log level (fatal, error, warn, info, debug; default info).
