@@ -38,6 +38,15 @@ function isOws(code: number): boolean {
   return code === 0x20 || code === 0x09
 }
 
+/** Strips optional white space (RFC 9110 §5.6.3: SP and HTAB, nothing else) from both ends. */
+export function trimOws(value: string): string {
+  let start = 0
+  let end = value.length
+  while (start < end && isOws(value.charCodeAt(start))) start++
+  while (end > start && isOws(value.charCodeAt(end - 1))) end--
+  return value.slice(start, end)
+}
+
 /**
  * Parses one list member: `"x"`, `W/"x"`, and (leniently, as the seed's curl examples send them)
  * unquoted `x` or `W/x`. Returns undefined when the member is not an entity tag.
@@ -50,7 +59,8 @@ export function parseEntityTag(member: string): EntityTag | undefined {
     start = 2
   }
   let end = member.length
-  if (member.charCodeAt(start) === DQUOTE) {
+  const quoted = member.charCodeAt(start) === DQUOTE
+  if (quoted) {
     if (end - start < 2 || member.charCodeAt(end - 1) !== DQUOTE) return undefined
     start += 1
     end -= 1
@@ -61,6 +71,8 @@ export function parseEntityTag(member: string): EntityTag | undefined {
     const code = member.charCodeAt(i)
     // a quote inside the value, or a comma in an unquoted tag, means the member is broken
     if (!isEtagChar(code) || code === DQUOTE) return undefined
+    // the unquoted form is a leniency for hand-typed headers: visible ASCII only, no comma
+    if (!quoted && (code === COMMA || code > 0x7e)) return undefined
   }
   const opaque = member.slice(start, end)
   // an unquoted "*" is the any-form, handled by the list parser, never a tag
@@ -77,7 +89,8 @@ export function parseEntityTag(member: string): EntityTag | undefined {
  * parseEntityTagList('"a", W/"b", c') // { any: false, tags: [a, W/b, c], malformed: false }
  */
 export function parseEntityTagList(value: string): EntityTagList {
-  const trimmed = value.trim()
+  // RFC 9110 §5.6.3: optional white space is SP and HTAB only (String.trim would take U+00A0 too)
+  const trimmed = trimOws(value)
   if (trimmed === '*') return { any: true, tags: [], malformed: false }
   const tags: EntityTag[] = []
   let malformed = trimmed === ''

@@ -2,6 +2,7 @@
  * HTTP-date (RFC 9110 §5.6.7): the preferred IMF-fixdate and the two obsolete forms a recipient
  * must still accept (rfc850-date and asctime-date).
  */
+import { trimOws } from './entity-tag.js'
 
 const DAY_NAMES = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']
 const LONG_DAY_NAMES = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday']
@@ -13,6 +14,9 @@ const IMF_FIXDATE = /^([A-Za-z]{3}), (\d{2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2
 const RFC850_DATE = /^([A-Za-z]{6,9}), (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/
 // Sun Nov  6 08:49:37 1994
 const ASCTIME_DATE = /^([A-Za-z]{3}) ([A-Za-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/
+
+// 50 years of 365.25 days, the RFC's horizon for two-digit years
+const FIFTY_YEARS_MS = 50 * 365.25 * 24 * 60 * 60 * 1000
 
 /** Longest field value worth looking at: an IMF-fixdate is 29 characters, rfc850 at most 38. */
 const MAX_DATE_LENGTH = 64
@@ -42,7 +46,7 @@ function toMillis(
  */
 export function parseHttpDate(value: string, now: number = Date.now()): number | undefined {
   if (value.length > MAX_DATE_LENGTH) return undefined
-  const text = value.trim()
+  const text = trimOws(value)
   let m = IMF_FIXDATE.exec(text)
   if (m !== null) {
     if (!DAY_NAMES.includes(m[1]!)) return undefined
@@ -51,11 +55,18 @@ export function parseHttpDate(value: string, now: number = Date.now()): number |
   m = RFC850_DATE.exec(text)
   if (m !== null) {
     if (!LONG_DAY_NAMES.includes(m[1]!)) return undefined
-    // RFC 9110 §5.6.7: a two-digit year more than 50 years in the future is the most recent
-    // past year with the same last two digits
-    const nowYear = new Date(now).getUTCFullYear()
-    let year = Math.floor(nowYear / 100) * 100 + Number(m[4])
-    if (year > nowYear + 50) year -= 100
+    // RFC 9110 §5.6.7: a timestamp that appears to be more than 50 years in the future is in the
+    // most recent past year with the same last two digits. Start in this century and move by
+    // whole centuries until the timestamp lies within 50 years either side of now.
+    const yy = Number(m[4])
+    const century = Math.floor(new Date(now).getUTCFullYear() / 100) * 100
+    const at = (year: number) =>
+      toMillis(year, m![3]!, Number(m![2]), Number(m![5]), Number(m![6]), Number(m![7]))
+    let year = century + yy
+    const first = at(year)
+    if (first === undefined) return undefined
+    if (first > now + FIFTY_YEARS_MS) year -= 100
+    else if (first < now - FIFTY_YEARS_MS) year += 100
     return toMillis(year, m[3]!, Number(m[2]), Number(m[5]), Number(m[6]), Number(m[7]))
   }
   m = ASCTIME_DATE.exec(text)

@@ -3,6 +3,8 @@
  * started listening (server.ts listens; tests listen on port 0).
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { STATUS_CODES } from 'node:http'
+import { parseEntityTagList } from '../core/index.js'
 import { StoreUnavailableError, type PersonStore } from '../store/person-store.js'
 import { registerCors, type CorsOrigins } from './cors.js'
 import { personsRoutes } from './persons-routes.js'
@@ -38,6 +40,36 @@ export function buildApp(options: AppOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     // ids are at most 64 characters; longer ones must still reach the route to be answered 404
     routerOptions: { maxParamLength: 2048 },
+    // errors Fastify raises before routing (a malformed %-escape in the URL, …) are problems too
+    frameworkErrors: (error, _request, reply) => {
+      void sendProblem(reply, clientProblem(error.statusCode, error.message))
+    },
+    // errors before there is a request at all (Node's parser: header section over 16 KiB, bad
+    // framing) get a problem too, written on the raw socket, which is then closed
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
+      if (error.code === 'ECONNRESET' || !socket.writable) return
+      // API.md: a huge validator header is a 400, never a stall
+      const detail = error.code === 'HPE_HEADER_OVERFLOW'
+        ? 'The request header section is larger than 16 KiB'
+        : 'The request is not valid HTTP/1.1'
+      const body = JSON.stringify(problems.badRequest(detail).toJSON())
+      socket.end([
+        'HTTP/1.1 400 Bad Request',
+        'Content-Type: application/problem+json; charset=utf-8',
+        `Content-Length: ${Buffer.byteLength(body)}`,
+        'Connection: close',
+        '',
+        body,
+      ].join('\r\n'))
+    },
+  })
+
+  // API.md: bodies are JSON whatever their Content-Type says, even one that is not a valid media
+  // type, which Fastify would refuse with 415 before any route runs. Dropping the field sends every
+  // body to the catch-all parser below; PATCH still reads the original (see persons-routes.ts).
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (request.headers['content-type'] !== undefined) delete request.headers['content-type']
+    done()
   })
 
   // API.md: bodies are JSON whatever their Content-Type says (the seed's curl --data sends a form
@@ -81,7 +113,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const status = error.statusCode ?? 500
     if (status >= 400 && status < 500 && error.code?.startsWith('FST_')) {
       // Fastify's own client errors (bad Content-Length, malformed URL, …) speak of the request only
-      return sendProblem(reply, new Problem(status, 'bad-request', 'Bad Request', error.message))
+      return sendProblem(reply, clientProblem(status, error.message))
     }
     // a bug: log it with its cause, tell the client nothing about it
     request.log.error({ err: error }, 'unhandled error')
@@ -91,6 +123,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
   return app
 }
 
+/** A problem for a 4xx that Fastify raised about the request itself. */
+function clientProblem(status: number | undefined, message: string): Problem {
+  if (status === undefined || status === 400 || status < 400 || status >= 500) return problems.badRequest(message)
+  return problems.clientError(status, STATUS_CODES[status] ?? 'Client Error', message)
+}
+
 /** The 404 for a PUT/PATCH/DELETE whose person is absent (and not created by If-None-Match: *). */
 async function absentWriteTarget(store: PersonStore, request: FastifyRequest): Promise<Problem | undefined> {
   if (!['PUT', 'PATCH', 'DELETE'].includes(request.method)) return undefined
@@ -98,7 +136,8 @@ async function absentWriteTarget(store: PersonStore, request: FastifyRequest): P
   if (!PERSON_PATH.test(path)) return undefined
   const id = (request.params as { id?: string }).id
   if (id === undefined) return undefined
-  if (request.method === 'PUT' && request.headers['if-none-match']?.trim() === '*') return undefined
+  const ifNoneMatch = request.headers['if-none-match']
+  if (request.method === 'PUT' && ifNoneMatch !== undefined && parseEntityTagList(ifNoneMatch).any) return undefined
   try {
     return (await store.readValidator(id)) === undefined ? problems.personNotFound(id) : undefined
   } catch {

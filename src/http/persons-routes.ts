@@ -17,16 +17,23 @@ import { pageEtag, personEtag, personJson, validatorHeaders } from './representa
 
 /** How often a write re-reads and retries after losing a compare-and-set before it gives up (503). */
 const MAX_WRITE_ATTEMPTS = 50
+const SAFE_METHODS = ['GET', 'HEAD']
 const DEFAULT_PAGE_LIMIT = 100
 const MAX_PAGE_LIMIT = 1000
 const PAGE_LIMIT = /^\d{1,4}$/
 
-/** RFC 7396 media type, and the JSON types a merge patch is also accepted as (it is JSON). */
-const MERGE_PATCH_TYPES = new Set([
-  'application/merge-patch+json', 'application/json',
-  // curl --data sends this by default; API.md parses bodies as JSON whatever the type says
-  'application/x-www-form-urlencoded',
-])
+/** RFC 7396's media type. */
+const MERGE_PATCH = 'application/merge-patch+json'
+
+/**
+ * API.md parses bodies as JSON whatever their Content-Type says (curl --data sends a form type,
+ * fetch sends text/plain for a string), so a PATCH is read as a merge patch unless its type names
+ * another patch format, such as application/json-patch+json (RFC 6902): that one means something
+ * else, and RFC 5789 §2.2 answers it with 415.
+ */
+function isOtherPatchFormat(type: string | undefined): type is string {
+  return type !== undefined && type !== MERGE_PATCH && type.includes('patch')
+}
 
 type IdRequest = FastifyRequest<{ Params: { id: string } }>
 
@@ -45,9 +52,16 @@ function isCreateOnly(headers: ConditionalHeaders): boolean {
   return headers.ifNoneMatch !== undefined && parseEntityTagList(headers.ifNoneMatch).any
 }
 
+/**
+ * The media type the client sent, lower-cased, without parameters. Read from the raw header list:
+ * app.ts drops the parsed Content-Type so that Fastify never refuses a body for it.
+ */
 function mediaType(request: FastifyRequest): string | undefined {
-  const value = request.headers['content-type']
-  return value === undefined ? undefined : value.split(';')[0]!.trim().toLowerCase()
+  const raw = request.raw.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'content-type') return raw[i + 1]!.split(';', 1)[0]!.trim().toLowerCase()
+  }
+  return undefined
 }
 
 /** Turns a 412 or 428 decision into its problem; undefined for proceed and not-modified. */
@@ -70,7 +84,9 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore): void {
     return reply.code(304).headers(headers).send()
   }
 
-  app.get('/persons/:id', async (request: IdRequest, reply) => {
+  // GET and HEAD share one handler; Node sends no body for HEAD but keeps the Content-Length of the
+  // 200, and a 304 gets none (Fastify's automatic HEAD route would send Content-Length: 0 on a 304)
+  app.route({ method: SAFE_METHODS, url: '/persons/:id', handler: async (request: IdRequest, reply) => {
     const { id } = request.params
     const current = isValidPersonId(id) ? await store.readValidator(id) : undefined
     if (current === undefined) throw problems.personNotFound(id)
@@ -84,7 +100,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore): void {
     const person = await store.read(id)
     if (person === undefined) throw problems.personNotFound(id)
     return reply.headers(validatorHeaders(personEtag(store.epoch, person.version), person.changedAt)).send(personJson(person))
-  })
+  } })
 
   app.post('/persons', async (request, reply) => {
     const body = parseJsonObject(request.body as string | undefined)
@@ -169,7 +185,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore): void {
     throw problems.writeContention()
   })
 
-  app.get('/persons', async (request, reply) => {
+  app.route({ method: SAFE_METHODS, url: '/persons', handler: async (request, reply) => {
     const { limit, after } = readPageQuery(request.query as Record<string, unknown>)
     const collection = await store.readCollectionValidator()
     const etag = pageEtag(store.epoch, collection.revision, limit, after)
@@ -187,7 +203,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore): void {
       reply.header('link', `</persons?limit=${limit}&after=${encodeURIComponent(last.id)}>; rel="next"`)
     }
     return reply.send(page.persons.map(personJson))
-  })
+  } })
 }
 
 /** Reads a PUT body: a JSON object with a valid `person_name` (and, if any, the URL's `person_id`). */
@@ -210,8 +226,7 @@ interface MergePatch {
 /** Reads an RFC 7396 merge patch for a person: only `person_name` can change, and not to null. */
 function readMergePatch(request: FastifyRequest, id: string): MergePatch {
   const type = mediaType(request)
-  // RFC 5789 §2.2: another patch format (application/json-patch+json, …) is a 415
-  if (type !== undefined && type !== '' && !MERGE_PATCH_TYPES.has(type)) throw problems.unsupportedPatchType(type)
+  if (isOtherPatchFormat(type)) throw problems.unsupportedPatchType(type)
   const body = parseJsonObject(request.body as string | undefined)
   if (body instanceof Problem) throw body
   const idProblem = checkBodyIdMatches(body, id)

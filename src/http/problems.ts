@@ -53,6 +53,9 @@ export const problems = {
     new Problem(400, 'invalid-query', 'Bad Request', `Invalid query parameter ${parameter}: ${rule}`),
   badRequest: (detail: string) =>
     new Problem(400, 'bad-request', 'Bad Request', detail),
+  /** Another 4xx that Fastify raised about the request itself (414, …). */
+  clientError: (status: number, title: string, detail: string) =>
+    new Problem(status, 'client-error', title, detail),
   personNotFound: (id: string) =>
     new Problem(404, 'not-found', 'Not Found', `Person with ID ${id} not found`),
   routeNotFound: (method: string, path: string) =>
@@ -71,7 +74,7 @@ export const problems = {
       ' Send the ETag exactly as the server gave it', {}, STALE),
   modifiedSince: () =>
     new Problem(412, 'precondition-failed', 'Precondition Failed',
-      'The person was modified after the If-Unmodified-Since date', {}, STALE),
+      'The target was modified after the If-Unmodified-Since date', {}, STALE),
   personAlreadyExistsForCreate: (id: string) =>
     new Problem(412, 'precondition-failed', 'Precondition Failed',
       `Person with ID ${id} already exists (If-None-Match: * only creates)`),
@@ -107,7 +110,8 @@ export const PROBLEM_TYPES: Readonly<Record<string, string>> = {
   'missing-field': 'A mandatory member (person_id on create, person_name) is missing or empty.',
   'invalid-field': 'A member breaks its rule: person_id is 1–64 of A–Z a–z 0–9 . _ ~ -; person_name is 1–200 code points, not only white space, no control characters.',
   'invalid-query': 'A query parameter breaks its rule: limit is a whole number from 1 to 1000; after is a person ID.',
-  'bad-request': 'The request could not be read.',
+  'bad-request': 'The request could not be read: a malformed URL, header section or body.',
+  'client-error': 'The request was refused for a reason its status code names.',
   'not-found': 'No such person, or no such resource.',
   'method-not-allowed': 'The method is not supported on this resource; the Allow header lists those that are.',
   'already-exists': 'A person with this ID already exists.',

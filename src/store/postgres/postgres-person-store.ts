@@ -15,6 +15,11 @@ export interface PostgresOptions {
   readonly connectionTimeoutMs?: number
   /** The longest a statement may run before it is cancelled, in ms. */
   readonly statementTimeoutMs?: number
+  /**
+   * The longest this process waits for any answer to a query, in ms: when the network to the
+   * database stalls, the server-side statement timeout never fires, and this one does.
+   */
+  readonly queryTimeoutMs?: number
 }
 
 interface PersonRow {
@@ -37,7 +42,7 @@ function isUnavailable(error: unknown): boolean {
   if (typeof code === 'string' && (/^(08|53|57P)/.test(code) || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|AI_AGAIN)$/.test(code))) {
     return true
   }
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end/i.test(error.message)
+  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Cannot use a pool after calling end/i.test(error.message)
 }
 
 /**
@@ -57,10 +62,17 @@ export class PostgresPersonStore implements PersonStore {
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: options.connectionTimeoutMs ?? 3000,
       statement_timeout: options.statementTimeoutMs ?? 10_000,
+      // a timed-out query fails its client, which pool.query() then discards
+      query_timeout: options.queryTimeoutMs ?? 5000,
       application_name: 'ifmatch',
     })
     // an idle connection that the server drops must not crash the process; the pool replaces it
     pool.on('error', () => {})
+    // the write functions rely on READ COMMITTED: after taking the revision row lock, each statement
+    // sees what earlier writers committed, whatever default the server was configured with
+    pool.on('connect', (client) => {
+      client.query('SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED').catch(() => {})
+    })
     try {
       const epoch = await migrate(pool)
       return new PostgresPersonStore(pool, epoch)
