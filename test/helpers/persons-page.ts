@@ -2,7 +2,11 @@
  * The persons page as a user sees it, for the browser suites: each step finds things by role and
  * accessible name, as a screen reader would, and waits for what the user would wait for.
  */
+import { after, afterEach, before } from 'node:test'
 import type { Browser, Locator, Page } from 'playwright-core'
+import { launchBrowser } from './browser.js'
+import { startServer, type RunningServer } from './start-server.js'
+import { recordWire, type WireLog } from './wire-log.js'
 
 /** How long a step waits for the page before it fails. */
 export const PAGE_TIMEOUT_MS = 10_000
@@ -86,4 +90,47 @@ export class PersonsPage {
   async close(): Promise<void> {
     await this.page.context().close()
   }
+}
+
+/** What a browser suite works with: a fresh server, what it saw on the wire, and the browser. */
+export interface PageFixture {
+  readonly server: RunningServer
+  readonly wire: WireLog
+  readonly browser: Browser
+  /** Opens the page for one more user (closed after the test) and waits for row `waitFor`. */
+  open(waitFor?: string): Promise<PersonsPage>
+}
+
+/**
+ * Registers the hooks of a browser suite (call it inside `describe`): a server with a wire log
+ * and a browser for the whole suite, and each test's pages closed after it.
+ */
+export function pageFixture(): PageFixture {
+  let server: RunningServer | undefined
+  let wire: WireLog | undefined
+  let browser: Browser | undefined
+  const pages: PersonsPage[] = []
+  before(async () => {
+    server = await startServer()
+    wire = recordWire(server)
+    browser = await launchBrowser()
+  })
+  after(async () => {
+    await browser?.close()
+    await server?.close()
+  })
+  afterEach(async () => {
+    for (const page of pages.splice(0)) await page.close()
+  })
+  const fixture: PageFixture = {
+    get server() { return server! },
+    get wire() { return wire! },
+    get browser() { return browser! },
+    async open(waitFor?: string) {
+      const page = await PersonsPage.open(fixture.browser, fixture.server.baseUrl, waitFor)
+      pages.push(page)
+      return page
+    },
+  }
+  return fixture
 }

@@ -7,31 +7,20 @@ import assert from 'node:assert/strict'
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { after, afterEach, before, describe, it } from 'node:test'
-import type { Browser } from 'playwright-core'
-import { browserSkipReason, launchBrowser } from '../helpers/browser.js'
-import { createPerson, PersonsPage, storedPerson } from '../helpers/persons-page.js'
-import { startServer, type RunningServer } from '../helpers/start-server.js'
+import { before, describe, it } from 'node:test'
+import { browserSkipReason } from '../helpers/browser.js'
+import { createPerson, pageFixture, type PersonsPage, storedPerson } from '../helpers/persons-page.js'
+import type { RunningServer } from '../helpers/start-server.js'
 import { tempDir } from '../helpers/test-stores.js'
-import { recordWire, type WireLog } from '../helpers/wire-log.js'
+import type { WireLog } from '../helpers/wire-log.js'
 
 const SCREENSHOT = fileURLToPath(new URL('../../docs/conflict-view.png', import.meta.url))
 
 describe('the conflict view, when two users edit the same person', { skip: browserSkipReason() }, () => {
+  const fixture = pageFixture()
   let server: RunningServer
   let wire: WireLog
-  let browser: Browser
-  const pages: PersonsPage[] = []
-
-  before(async () => {
-    server = await startServer()
-    wire = recordWire(server)
-    browser = await launchBrowser()
-  })
-  after(async () => {
-    await browser?.close()
-    await server?.close()
-  })
+  before(() => { ({ server, wire } = fixture) })
 
   /**
    * Ann and Bob open person `id`; Ann saves first; Bob's save meets the conflict view.
@@ -39,9 +28,8 @@ describe('the conflict view, when two users edit the same person', { skip: brows
    */
   async function collide(id: string): Promise<{ bob: PersonsPage; annEtag: string }> {
     await createPerson(server.baseUrl, id, 'Original')
-    const ann = await PersonsPage.open(browser, server.baseUrl, id)
-    const bob = await PersonsPage.open(browser, server.baseUrl, id)
-    pages.push(ann, bob)
+    const ann = await fixture.open(id)
+    const bob = await fixture.open(id)
     await ann.openEditor(id)
     await bob.openEditor(id)
     await ann.saveName('Ann edit')
@@ -58,10 +46,6 @@ describe('the conflict view, when two users edit the same person', { skip: brows
     assert.deepEqual(await storedPerson(server.baseUrl, id), annVersion)
     return { bob, annEtag: annVersion.etag! }
   }
-
-  afterEach(async () => {
-    for (const page of pages.splice(0)) await page.close()
-  })
 
   it('shows the user\'s edit beside the current value, with three choices', async () => {
     const { bob } = await collide('shown')
@@ -117,8 +101,7 @@ describe('the conflict view, when two users edit the same person', { skip: brows
 
   it('Keep mine after yet another change shows the conflict again instead of overwriting it', async () => {
     const { bob } = await collide('again')
-    const carol = await PersonsPage.open(browser, server.baseUrl, 'again')
-    pages.push(carol)
+    const carol = await fixture.open('again')
     await carol.openEditor('again')
     await carol.saveName('Carol edit')
     await carol.waitForStatus('Saved again.')
@@ -132,9 +115,8 @@ describe('the conflict view, when two users edit the same person', { skip: brows
 
   it('a delete over a stale version meets the conflict view too, and Keep mine then deletes', async () => {
     await createPerson(server.baseUrl, 'doomed', 'Original')
-    const ann = await PersonsPage.open(browser, server.baseUrl, 'doomed')
-    const bob = await PersonsPage.open(browser, server.baseUrl, 'doomed')
-    pages.push(ann, bob)
+    const ann = await fixture.open('doomed')
+    const bob = await fixture.open('doomed')
     await ann.openEditor('doomed')
     await bob.openEditor('doomed')
     await ann.saveName('Ann edit')
@@ -152,8 +134,7 @@ describe('the conflict view, when two users edit the same person', { skip: brows
 
   it('an edit of a person someone else deleted offers to re-create it with Keep mine', async () => {
     await createPerson(server.baseUrl, 'gone', 'Original')
-    const bob = await PersonsPage.open(browser, server.baseUrl, 'gone')
-    pages.push(bob)
+    const bob = await fixture.open('gone')
     await bob.openEditor('gone')
     const { etag } = await storedPerson(server.baseUrl, 'gone')
     await fetch(`${server.baseUrl}/persons/gone`, { method: 'DELETE', headers: { 'if-match': etag! } })

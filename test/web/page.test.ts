@@ -4,41 +4,28 @@
  * deletes; and it runs under a strict same-origin Content-Security-Policy without a violation.
  */
 import assert from 'node:assert/strict'
-import { after, afterEach, before, describe, it } from 'node:test'
+import { before, describe, it } from 'node:test'
 import type { Browser } from 'playwright-core'
-import { browserSkipReason, launchBrowser } from '../helpers/browser.js'
-import { createPerson, PAGE_TIMEOUT_MS, PersonsPage, storedPerson } from '../helpers/persons-page.js'
-import { startServer, type RunningServer } from '../helpers/start-server.js'
-import { recordWire, type WireLog } from '../helpers/wire-log.js'
+import { browserSkipReason } from '../helpers/browser.js'
+import { createPerson, PAGE_TIMEOUT_MS, pageFixture, PersonsPage, storedPerson } from '../helpers/persons-page.js'
+import type { RunningServer } from '../helpers/start-server.js'
+import type { WireLog } from '../helpers/wire-log.js'
 
 const LIST_URL = '/persons?limit=100'
 
 describe('the persons page in a browser', { skip: browserSkipReason() }, () => {
+  const fixture = pageFixture()
   let server: RunningServer
   let wire: WireLog
   let browser: Browser
-  const pages: PersonsPage[] = []
 
   before(async () => {
-    server = await startServer()
-    wire = recordWire(server)
-    browser = await launchBrowser()
+    ({ server, wire, browser } = fixture)
     await createPerson(server.baseUrl, '1', 'Wim')
     await createPerson(server.baseUrl, '2', 'Ann')
   })
-  after(async () => {
-    await browser?.close()
-    await server?.close()
-  })
-  afterEach(async () => {
-    for (const page of pages.splice(0)) await page.close()
-  })
 
-  async function open(waitFor = '1'): Promise<PersonsPage> {
-    const page = await PersonsPage.open(browser, server.baseUrl, waitFor)
-    pages.push(page)
-    return page
-  }
+  const open = (waitFor = '1'): Promise<PersonsPage> => fixture.open(waitFor)
 
   describe('reloading the list', () => {
     it('makes the browser revalidate with If-None-Match, and the server answers 304 to everything', async () => {
