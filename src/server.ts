@@ -6,10 +6,11 @@
 import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
 import { buildApp } from './http/app.js'
+import { CorsOriginsError, parseCorsOrigins, type CorsOrigins } from './http/cors.js'
 import { StoreUnavailableError } from './store/person-store.js'
 import { DEFAULT_DATABASE_URL, DatabaseUrlError, openStore, type StoreOptions } from './store/open-store.js'
 
-const USAGE = `Usage: ifmatch [--port N] [--host ADDR] [--database URL] [--workers N] [--pool-size N]
+const USAGE = `Usage: ifmatch [--port N] [--host ADDR] [--database URL] [--workers N] [--pool-size N] [--cors-origins LIST]
                [--sqlite-synchronous NORMAL|FULL]
 
 Serves the persons API with ETags and conditional requests (see README.md).
@@ -22,6 +23,9 @@ Options (each overrides its environment variable):
                       postgres://USER@HOST:PORT/DB   a PostgreSQL database shared by any number of processes
   --workers N       server processes on this machine, one port (WORKERS, default 1)
   --pool-size N     PostgreSQL connections per process (DATABASE_POOL_SIZE, default 10)
+  --cors-origins LIST
+                    origins whose scripts may call the API: comma-separated, or *
+                                                      (CORS_ORIGINS, default none: CORS off)
   --sqlite-synchronous NORMAL|FULL
                     SQLite commit durability (SQLITE_SYNCHRONOUS, default NORMAL): NORMAL survives
                     any process crash or kill, FULL also a power loss (one fsync per write)
@@ -36,6 +40,7 @@ interface Config {
   databaseUrl: string
   workers: number
   storeOptions: StoreOptions
+  corsOrigins: CorsOrigins | undefined
 }
 
 class UsageError extends Error {}
@@ -54,6 +59,15 @@ function synchronousMode(raw: string | undefined): 'FULL' | 'NORMAL' | undefined
   return mode
 }
 
+function corsOrigins(raw: string | undefined): CorsOrigins | undefined {
+  try {
+    return parseCorsOrigins(raw)
+  } catch (error) {
+    if (error instanceof CorsOriginsError) throw new UsageError(error.message)
+    throw error
+  }
+}
+
 function readConfig(argv: string[]): Config | 'help' {
   const { values } = parseArgs({
     args: argv,
@@ -64,6 +78,7 @@ function readConfig(argv: string[]): Config | 'help' {
       workers: { type: 'string' },
       'pool-size': { type: 'string' },
       'sqlite-synchronous': { type: 'string' },
+      'cors-origins': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -78,6 +93,7 @@ function readConfig(argv: string[]): Config | 'help' {
       poolSize: wholeNumber('--pool-size', values['pool-size'] ?? process.env.DATABASE_POOL_SIZE, 1, 1000),
       sqliteSynchronous: synchronousMode(values['sqlite-synchronous'] ?? process.env.SQLITE_SYNCHRONOUS),
     },
+    corsOrigins: corsOrigins(values['cors-origins'] ?? process.env.CORS_ORIGINS),
   }
 }
 
@@ -101,7 +117,7 @@ async function openConfiguredStore(config: Config) {
 /** One server process: open the store, listen, and close both on SIGTERM/SIGINT. */
 async function serve(config: Config): Promise<void> {
   const store = await openConfiguredStore(config)
-  const app = buildApp({ store, logger: { level: process.env.LOG_LEVEL ?? 'info' } })
+  const app = buildApp({ store, logger: { level: process.env.LOG_LEVEL ?? 'info' }, corsOrigins: config.corsOrigins })
   let closing = false
   const shutdown = async (signal: string): Promise<void> => {
     if (closing) return

@@ -6,10 +6,12 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { STATUS_CODES } from 'node:http'
 import { parseEntityTagList } from '../core/index.js'
 import { StoreUnavailableError, type PersonStore } from '../store/person-store.js'
+import { registerCors, type CorsOrigins } from './cors.js'
 import { personsRoutes } from './persons-routes.js'
 import { RepresentationCache } from './representation-cache.js'
 import { lazyChildLoggerFactory } from './request-logger.js'
 import { BODY_LIMIT_BYTES, PROBLEM_TYPES, Problem, problems } from './problems.js'
+import { webRoutes } from './web-routes.js'
 
 export interface AppOptions {
   readonly store: PersonStore
@@ -17,6 +19,8 @@ export interface AppOptions {
   readonly cacheBytes?: number
   /** A pino logger or pino options; false (the default) logs nothing, as tests want. */
   readonly logger?: boolean | Record<string, unknown> | FastifyBaseLogger
+  /** Origins whose scripts may call the API across origins (`*`: any); absent (the default): CORS is off. */
+  readonly corsOrigins?: CorsOrigins | undefined
 }
 
 // the methods each resource answers; anything else there is a 405 with this Allow header
@@ -78,7 +82,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
 
+  if (options.corsOrigins !== undefined) registerCors(app, options.corsOrigins)
   personsRoutes(app, store, new RepresentationCache(options.cacheBytes))
+  webRoutes(app)
 
   app.get('/problems/:slug', async (request: FastifyRequest<{ Params: { slug: string } }>, reply) => {
     const { slug } = request.params

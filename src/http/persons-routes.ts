@@ -40,7 +40,8 @@ function isOtherPatchFormat(type: string | undefined): type is string {
 
 type IdRequest = FastifyRequest<{ Params: { id: string } }>
 
-function conditionalHeaders(request: FastifyRequest): ConditionalHeaders {
+/** The conditional request header fields of `request`, for `evaluatePreconditions`. */
+export function conditionalHeaders(request: FastifyRequest): ConditionalHeaders {
   const h = request.headers
   return {
     ifMatch: h['if-match'],
