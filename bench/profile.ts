@@ -25,7 +25,7 @@ const { values: flags, positionals } = parseArgs({
   },
 })
 const workloadName = positionals[0] ?? 'get304'
-const load: LoadOptions = { connections: Number(flags.connections), durationSeconds: Number(flags.duration), warmupSeconds: 1 }
+const load: LoadOptions = { connections: Number(flags.connections), durationSeconds: Number(flags.duration), warmupSeconds: 1, rounds: 1 }
 
 interface ProfileNode {
   id: number

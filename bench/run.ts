@@ -7,7 +7,8 @@
  *   npm run bench -- --quick           a short smoke run (about 45 s), written to .bench/
  *   npm run bench -- --synchronous FULL   SQLite commits fsync'd before each acknowledgement
  *
- * Other options: --duration S, --warmup S, --connections N, --no-workers (skip the 2-worker table).
+ * Other options: --duration S, --warmup S, --rounds N (the duration is split into N runs, the best
+ * counts), --connections N, --no-workers (skip the 2-worker table).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
@@ -22,6 +23,7 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     duration: { type: 'string' },
     warmup: { type: 'string' },
+    rounds: { type: 'string' },
     connections: { type: 'string', default: '10' },
     synchronous: { type: 'string', default: 'NORMAL' },
     'no-workers': { type: 'boolean', default: false },
@@ -33,6 +35,7 @@ const load: LoadOptions = {
   connections: Number(flags.connections),
   durationSeconds: Number(flags.duration ?? (quick ? 2 : 7)),
   warmupSeconds: Number(flags.warmup ?? (quick ? 1 : 2)),
+  rounds: Number(flags.rounds ?? (quick ? 1 : 3)),
 }
 const synchronous = flags.synchronous === 'FULL' ? 'FULL' : 'NORMAL'
 
@@ -177,7 +180,7 @@ function renderMarkdown(ceiling: Record<string, Measurement>, cells: readonly Ce
   const m = report.machine
   lines.push(`ifmatch bench, ${report.date}: ${String(m.cpu)} × ${String(m.cores)}, Node ${String(m.node)}, ` +
     `load average ${JSON.stringify(m.loadAverageBefore)} before; ${load.connections} connections, ` +
-    `${load.durationSeconds} s per cell after ${load.warmupSeconds} s warm-up; SQLite synchronous=${synchronous}; ` +
+    `${load.durationSeconds} s per cell after ${load.warmupSeconds} s warm-up, best of ${load.rounds} rounds; SQLite synchronous=${synchronous}; ` +
     `${report.settings.pinned === true ? 'server pinned to CPU 0, load generator to CPU 1' : 'not pinned'}`, '')
   lines.push('| ceiling (bare node:http) | req/s | p50 ms | p99 ms | server CPU µs/req |', '| --- | ---: | ---: | ---: | ---: |')
   for (const [name, c] of Object.entries(ceiling)) {
