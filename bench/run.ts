@@ -33,8 +33,8 @@ const { values: flags } = parseArgs({
 const quick = flags.quick === true
 const load: LoadOptions = {
   connections: Number(flags.connections),
-  durationSeconds: Number(flags.duration ?? (quick ? 2 : 7)),
-  warmupSeconds: Number(flags.warmup ?? (quick ? 1 : 2)),
+  durationSeconds: Number(flags.duration ?? (quick ? 2 : 6)),
+  warmupSeconds: Number(flags.warmup ?? (quick ? 1 : 1.5)),
   rounds: Number(flags.rounds ?? (quick ? 1 : 3)),
 }
 const synchronous = flags.synchronous === 'FULL' ? 'FULL' : 'NORMAL'
