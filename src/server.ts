@@ -6,6 +6,7 @@
 import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
 import { buildApp } from './http/app.js'
+import { isValidBearerToken } from './http/bearer-auth.js'
 import { StoreUnavailableError } from './store/person-store.js'
 import { DEFAULT_DATABASE_URL, DatabaseUrlError, openStore, type StoreOptions } from './store/open-store.js'
 
@@ -76,7 +77,9 @@ function readConfig(argv: string[]): Config | 'help' {
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`)
   const logFormat = env.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json')
   if (logFormat !== 'json' && logFormat !== 'pretty') throw new UsageError(`LOG_FORMAT must be json or pretty, got ${JSON.stringify(logFormat)}`)
-  if (env.API_TOKEN === '') throw new UsageError('API_TOKEN is set but empty; unset it to leave writes open')
+  if (env.API_TOKEN !== undefined && !isValidBearerToken(env.API_TOKEN)) {
+    throw new UsageError('API_TOKEN must be a bearer token (RFC 6750): letters, digits and - . _ ~ + /, then optional =; unset it to leave writes open')
+  }
   return {
     logLevel,
     prettyLogs: logFormat === 'pretty',

@@ -3,7 +3,7 @@
  * started listening (server.ts listens; tests listen on port 0).
  */
 import { randomBytes } from 'node:crypto'
-import { STATUS_CODES, type IncomingMessage } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { parseEntityTagList } from '../core/index.js'
@@ -93,6 +93,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
 
   // the one hook every response passes: security headers, the request id, and the metrics
+  // Node answers an Expect other than 100-continue with a bare 417 unless someone listens
+  app.server.on('checkExpectation', answerExpectation)
+
   app.addHook('onSend', (request, reply, payload, done) => {
     secure(reply)
     // a client that sent X-Request-Id gets back the id its request is logged under
@@ -156,6 +159,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
       // Fastify's own client errors (bad Content-Length, malformed URL, …) speak of the request only
       return sendProblem(reply, clientProblem(status, error.message))
     }
+    if (status >= 400 && status < 500) {
+      // a client error raised below Fastify (a body cut off by the client: Node's "aborted", a
+      // plugin's 404): the client's doing, not a bug; its message is not ours to repeat
+      request.log.info({ err: error }, 'client error')
+      return sendProblem(reply, clientProblem(status, 'The request could not be read'))
+    }
     // a bug: log it with its cause, tell the client nothing about it
     request.log.error({ err: error }, 'unhandled error')
     return sendProblem(reply, problems.internal())
@@ -197,8 +206,29 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
     ...headers,
     'Connection: close',
     '',
-    body,
+    // RFC 9110 §9.3.2: no content in an answer to HEAD (the bytes Node could not parse still say
+    // which method they began with)
+    isHeadRequest(error) ? '' : body,
   ].join('\r\n'))
+}
+
+function isHeadRequest(error: NodeJS.ErrnoException & { rawPacket?: unknown }): boolean {
+  return Buffer.isBuffer(error.rawPacket) && error.rawPacket.subarray(0, 5).toString('latin1') === 'HEAD '
+}
+
+/**
+ * RFC 9110 §10.1.1: an expectation other than 100-continue cannot be met; the 417 is a problem
+ * with the security headers, like every other answer.
+ */
+function answerExpectation(_request: IncomingMessage, response: ServerResponse): void {
+  const body = JSON.stringify(problems.expectationFailed().toJSON())
+  response.writeHead(417, {
+    ...SECURITY_HEADERS,
+    'content-security-policy': CONTENT_SECURITY_POLICY,
+    'content-type': 'application/problem+json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  })
+  response.end(body)
 }
 
 /** The 404 for a PUT/PATCH/DELETE whose person is absent (and not created by If-None-Match: *). */

@@ -9,6 +9,13 @@ import { problems } from './problems.js'
 
 /** RFC 7235 §2.1: the scheme is case-insensitive; RFC 6750 §2.1: one space, then the token. */
 const BEARER = /^bearer +(\S+) *$/i
+/** RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
+
+/** True when `token` can be sent in an Authorization: Bearer header (RFC 6750's b64token). */
+export function isValidBearerToken(token: string): boolean {
+  return B64TOKEN.test(token)
+}
 
 /** The methods that only read; everything else writes. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -42,7 +49,7 @@ export function isAuthorized(authorization: string | undefined, expected: Buffer
  * app.addHook('onRequest', bearerAuth({ token: process.env.API_TOKEN }))
  */
 export function bearerAuth(options: BearerAuthOptions): onRequestHookHandler {
-  if (options.token === '') throw new Error('API_TOKEN must not be empty')
+  if (!isValidBearerToken(options.token)) throw new Error('API_TOKEN must be a bearer token: letters, digits and - . _ ~ + /, then optional =')
   const expected = digest(options.token)
   const protectReads = options.protectReads === true
   return (request, _reply, done) => {

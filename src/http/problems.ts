@@ -92,6 +92,9 @@ export const problems = {
   bodyTooLarge: () =>
     new Problem(413, 'body-too-large', 'Content Too Large',
       `Request body is larger than the limit of ${BODY_LIMIT_BYTES} bytes (64 KiB)`),
+  expectationFailed: () =>
+    new Problem(417, 'expectation-failed', 'Expectation Failed',
+      'The only expectation this server meets is Expect: 100-continue'),
   unsupportedPatchType: (contentType: string) =>
     new Problem(415, 'unsupported-media-type', 'Unsupported Media Type',
       `PATCH takes a JSON Merge Patch (application/merge-patch+json, RFC 7396), not ${contentType}`,
@@ -129,6 +132,7 @@ export const PROBLEM_TYPES: Readonly<Record<string, string>> = {
   'already-exists': 'A person with this ID already exists.',
   'precondition-failed': 'A precondition (If-Match, If-Unmodified-Since, If-None-Match) is false: the person changed since you read it. GET it again and retry with its new ETag.',
   'body-too-large': 'The request body is over 64 KiB.',
+  'expectation-failed': 'The Expect header asked for something other than 100-continue (RFC 9110 §10.1.1).',
   'unsupported-media-type': 'PATCH takes application/merge-patch+json.',
   'precondition-required': 'Writes to an existing person must carry If-Match with its current ETag (RFC 6585 §3), so that no update is silently lost.',
   'store-unavailable': 'The database could not be reached; retry after the Retry-After delay.',
