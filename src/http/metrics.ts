@@ -54,6 +54,8 @@ export class ServiceMetrics {
       labelNames: ['outcome'], registers,
     })
     this.conditional = { notModified: conditional.labels('not_modified'), full: conditional.labels('full'), other: conditional.labels('other') }
+    // exported from the start, at 0, so that rate() over them works before the first conditional GET
+    for (const child of Object.values(this.conditional)) child.inc(0)
     const metrics = this
     new Gauge({
       name: 'ifmatch_conditional_get_not_modified_ratio',
