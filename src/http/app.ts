@@ -37,6 +37,9 @@ const COLLECTION_METHODS = ['GET', 'HEAD', 'POST']
 const PERSON_METHODS = ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE']
 const PERSON_PATH = /^\/persons\/[^/]+$/
 
+/** How long a client may take to send one whole request, headers and body, in ms. */
+export const REQUEST_TIMEOUT_MS = 30_000
+
 // a client's X-Request-Id is kept when it is short and harmless in a log line; else one is made
 const REQUEST_ID = /^[A-Za-z0-9._~:/+=-]{1,128}$/
 const REQUEST_ID_PREFIX = randomBytes(3).toString('hex')
@@ -65,6 +68,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // one log line per request costs more than a 304 itself; errors and lifecycle events still log
     logController: new LogController({ disableRequestLogging: options.logRequests !== true }),
     genReqId: requestId,
+    // a client has this long to send a whole request (Node checks every 30 s): a slow-body
+    // client cannot hold a connection, nor a graceful shutdown, for ever
+    requestTimeout: REQUEST_TIMEOUT_MS,
     // ids are at most 64 characters; longer ones must still reach the route to be answered 404
     routerOptions: { maxParamLength: 2048 },
     // while closing, requests that still arrive on open connections are served (the store is still
@@ -192,15 +198,21 @@ function secure(reply: FastifyReply): void {
  */
 function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
   if (error.code === 'ECONNRESET' || !socket.writable) return
+  // an answer already under way cannot be followed by another one
+  if (socket.bytesWritten > 0) {
+    socket.destroy()
+    return
+  }
   // API.md: a huge validator header is a 400, never a stall
-  const detail = error.code === 'HPE_HEADER_OVERFLOW'
-    ? 'The request header section is larger than 16 KiB'
-    : 'The request is not valid HTTP/1.1'
-  const body = JSON.stringify(problems.badRequest(detail).toJSON())
+  const problem = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? problems.requestTimeout()
+    : problems.badRequest(error.code === 'HPE_HEADER_OVERFLOW'
+      ? 'The request header section is larger than 16 KiB'
+      : 'The request is not valid HTTP/1.1')
+  const body = JSON.stringify(problem.toJSON())
   const headers = Object.entries({ ...SECURITY_HEADERS, 'content-security-policy': CONTENT_SECURITY_POLICY })
     .map(([name, value]) => `${name}: ${value}`)
   socket.end([
-    'HTTP/1.1 400 Bad Request',
+    `HTTP/1.1 ${problem.status} ${problem.title}`,
     'Content-Type: application/problem+json; charset=utf-8',
     `Content-Length: ${Buffer.byteLength(body)}`,
     ...headers,

@@ -92,6 +92,8 @@ export const problems = {
   bodyTooLarge: () =>
     new Problem(413, 'body-too-large', 'Content Too Large',
       `Request body is larger than the limit of ${BODY_LIMIT_BYTES} bytes (64 KiB)`),
+  requestTimeout: () =>
+    new Problem(408, 'request-timeout', 'Request Timeout', 'The request did not arrive completely within 30 seconds'),
   expectationFailed: () =>
     new Problem(417, 'expectation-failed', 'Expectation Failed',
       'The only expectation this server meets is Expect: 100-continue'),
@@ -132,6 +134,7 @@ export const PROBLEM_TYPES: Readonly<Record<string, string>> = {
   'already-exists': 'A person with this ID already exists.',
   'precondition-failed': 'A precondition (If-Match, If-Unmodified-Since, If-None-Match) is false: the person changed since you read it. GET it again and retry with its new ETag.',
   'body-too-large': 'The request body is over 64 KiB.',
+  'request-timeout': 'The request did not arrive completely in time; send it again, faster.',
   'expectation-failed': 'The Expect header asked for something other than 100-continue (RFC 9110 §10.1.1).',
   'unsupported-media-type': 'PATCH takes application/merge-patch+json.',
   'precondition-required': 'Writes to an existing person must carry If-Match with its current ETag (RFC 6585 §3), so that no update is silently lost.',
