@@ -99,7 +99,7 @@ async function writer(port: number, index: number, logs: PersonLog[]): Promise<v
 
 for (const driver of TEST_DRIVERS) {
   describe(`${driver.name}: SIGKILL while ${WRITERS} clients write`, () => {
-    it('loses no acknowledged write and leaves nothing half-written', async () => {
+    it('loses no acknowledged write and leaves nothing half-written', async (t) => {
       const database = await driver.createDatabase()
       try {
         const server = await spawnServer(database.url)
@@ -114,6 +114,7 @@ for (const driver of TEST_DRIVERS) {
         const persons = logs.flat()
         const acknowledged = persons.flatMap((p) => p.attempts).filter((a) => a.acknowledged).length
         assert.ok(acknowledged > 40, `the writers got going (${acknowledged} acknowledged writes)`)
+        t.diagnostic(`${acknowledged} writes acknowledged to ${persons.length} persons before SIGKILL`)
 
         const restarted = await spawnServer(database.url)
         try {

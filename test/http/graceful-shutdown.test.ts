@@ -122,7 +122,7 @@ async function checkAcknowledgedCreatesExist(databaseUrl: string, outcomes: read
 
 for (const driver of TEST_DRIVERS) {
   describe(`${driver.name}: SIGTERM under load`, () => {
-    it('answers every request the server started, finishes a slow upload, exits 0, and keeps every acknowledged write', async () => {
+    it('answers every request the server started, finishes a slow upload, exits 0, and keeps every acknowledged write', async (t) => {
       const database = await driver.createDatabase()
       try {
         const server = await spawnServer(database.url, [], 20_000, { LOG_REQUESTS: '1' })
@@ -150,6 +150,8 @@ for (const driver of TEST_DRIVERS) {
           assert.ok(outcome.status < 500, `request ${id} answered ${outcome.status}`)
         }
         assert.ok(startedByLoad > 20, `the load ran (${startedByLoad} requests started)`)
+        const refused = outcomes.filter((o) => o.error !== undefined).length
+        t.diagnostic(`${outcomes.length} requests sent, ${startedByLoad} started by the server and all answered, ${refused} got no answer and were never started by it`)
         // every client ended because the server stopped listening, not because time ran out
         assert.ok(outcomes.some((o) => o.error === 'ECONNREFUSED'))
         await checkAcknowledgedCreatesExist(database.url, outcomes, ['slow-one'])
