@@ -7,10 +7,11 @@ import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
 import { buildApp } from './http/app.js'
 import { isValidBearerToken } from './http/bearer-auth.js'
+import { CorsOriginsError, parseCorsOrigins, type CorsOrigins } from './http/cors.js'
 import { StoreUnavailableError } from './store/person-store.js'
 import { DEFAULT_DATABASE_URL, DatabaseUrlError, openStore, type StoreOptions } from './store/open-store.js'
 
-const USAGE = `Usage: ifmatch [--port N] [--host ADDR] [--database URL] [--workers N] [--pool-size N]
+const USAGE = `Usage: ifmatch [--port N] [--host ADDR] [--database URL] [--workers N] [--pool-size N] [--cors-origins LIST]
 
 Serves the persons API with ETags and conditional requests (see README.md).
 
@@ -22,6 +23,9 @@ Options (each overrides its environment variable):
                       postgres://USER@HOST:PORT/DB   a PostgreSQL database shared by any number of processes
   --workers N       server processes on this machine, one port (WORKERS, default 1)
   --pool-size N     PostgreSQL connections per process (DATABASE_POOL_SIZE, default 10)
+  --cors-origins LIST
+                    origins whose scripts may call the API: comma-separated, or *
+                                                      (CORS_ORIGINS, default none: CORS off)
   -h, --help        print this help and exit
 
 Environment only:
@@ -45,6 +49,7 @@ interface Config {
   apiToken: string | undefined
   protectReads: boolean
   shutdownTimeoutMs: number
+  corsOrigins: CorsOrigins | undefined
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -58,6 +63,15 @@ function wholeNumber(name: string, raw: string | undefined, min: number, max: nu
   return value
 }
 
+function corsOrigins(raw: string | undefined): CorsOrigins | undefined {
+  try {
+    return parseCorsOrigins(raw)
+  } catch (error) {
+    if (error instanceof CorsOriginsError) throw new UsageError(error.message)
+    throw error
+  }
+}
+
 function readConfig(argv: string[]): Config | 'help' {
   const { values } = parseArgs({
     args: argv,
@@ -67,6 +81,7 @@ function readConfig(argv: string[]): Config | 'help' {
       database: { type: 'string' },
       workers: { type: 'string' },
       'pool-size': { type: 'string' },
+      'cors-origins': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -92,6 +107,7 @@ function readConfig(argv: string[]): Config | 'help' {
     databaseUrl: values.database ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
     workers: wholeNumber('--workers', values.workers ?? process.env.WORKERS, 1, 256) ?? 1,
     storeOptions: { poolSize: wholeNumber('--pool-size', values['pool-size'] ?? process.env.DATABASE_POOL_SIZE, 1, 1000) },
+    corsOrigins: corsOrigins(values['cors-origins'] ?? process.env.CORS_ORIGINS),
   }
 }
 
@@ -135,6 +151,7 @@ async function serve(config: Config): Promise<void> {
     apiToken: config.apiToken,
     protectReads: config.protectReads,
     processMetrics: true,
+    corsOrigins: config.corsOrigins,
   })
   let closing = false
   const shutdown = async (signal: string): Promise<void> => {

@@ -10,6 +10,7 @@ import { parseEntityTagList } from '../core/index.js'
 import { InstrumentedPersonStore } from '../store/instrumented-person-store.js'
 import { StoreUnavailableError, type PersonStore } from '../store/person-store.js'
 import { bearerAuth } from './bearer-auth.js'
+import { registerCors, type CorsOrigins } from './cors.js'
 import { ServiceMetrics } from './metrics.js'
 import { registerOpenApi } from './openapi.js'
 import { operationsRoutes } from './operations-routes.js'
@@ -17,6 +18,7 @@ import { invalidPersonIdProblem, personsRoutes } from './persons-routes.js'
 import { BODY_LIMIT_BYTES, PROBLEM_TYPES, Problem, problems } from './problems.js'
 import { OPERATIONS_RESPONSES, operationsSchema, validationProblem } from './route-schemas.js'
 import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from './security-headers.js'
+import { webRoutes } from './web-routes.js'
 
 export interface AppOptions {
   readonly store: PersonStore
@@ -30,6 +32,8 @@ export interface AppOptions {
   readonly protectReads?: boolean
   /** Export prom-client's process metrics too (CPU, memory, event loop lag); the server does. */
   readonly processMetrics?: boolean
+  /** Origins whose scripts may call the API across origins (`*`: any); absent (the default): CORS is off. */
+  readonly corsOrigins?: CorsOrigins | undefined
 }
 
 // the methods each resource answers; anything else there is a 405 with this Allow header
@@ -98,10 +102,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
 
-  // the one hook every response passes: security headers, the request id, and the metrics
   // Node answers an Expect other than 100-continue with a bare 417 unless someone listens
   app.server.on('checkExpectation', answerExpectation)
 
+  if (options.corsOrigins !== undefined) registerCors(app, options.corsOrigins)
+
+  // the one hook every response passes: security headers, the request id, and the metrics
   app.addHook('onSend', (request, reply, payload, done) => {
     secure(reply)
     // a client that sent X-Request-Id gets back the id its request is logged under
@@ -118,6 +124,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     if (options.apiToken !== undefined) api.addHook('onRequest', bearerAuth({ token: options.apiToken, protectReads: options.protectReads === true }))
     personsRoutes(api, store)
   })
+  // the web page and its files: not the API, so not in its document
+  void app.register(async (web) => webRoutes(web))
   void app.register(async (operations) => {
     operationsRoutes(operations, store, metrics)
     operations.get('/problems/:slug', {

@@ -46,7 +46,8 @@ function isOtherPatchFormat(type: string | undefined): type is string {
 interface IdRoute { Params: { id: string } }
 interface PageRoute { Querystring: { limit?: string; after?: string } }
 
-function conditionalHeaders(request: FastifyRequest): ConditionalHeaders {
+/** The conditional request header fields of `request`, for `evaluatePreconditions`. */
+export function conditionalHeaders(request: FastifyRequest): ConditionalHeaders {
   const h = request.headers
   return {
     ifMatch: h['if-match'],

@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppOptions } from '../../src/http/app.js'
+import type { CorsOrigins } from '../../src/http/cors.js'
 import type { PersonStore } from '../../src/store/person-store.js'
 import { TEST_DRIVERS, type TestDatabase, type TestDriver } from './test-stores.js'
 
@@ -24,13 +25,15 @@ export interface StartOptions {
   readonly database?: TestDatabase
   /** Options for buildApp besides the store (an API token, …). */
   readonly app?: Omit<AppOptions, 'store'>
+  /** Turn CORS on for these origins (buildApp's `corsOrigins`). */
+  readonly corsOrigins?: CorsOrigins
 }
 
 /** Starts a server on port 0. */
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const database = options.database ?? await (options.driver ?? TEST_DRIVERS[0]!).createDatabase()
   const store = await database.openStore()
-  const app = buildApp({ ...options.app, store })
+  const app = buildApp({ ...options.app, store, corsOrigins: options.corsOrigins })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('server has no TCP address')

@@ -805,7 +805,8 @@ for (const driver of TEST_DRIVERS) {
     })
 
     describe('an unknown path', () => {
-      for (const path of ['/', '/person', '/persons/x/y', '/people/1']) {
+      // `/` is the web page now (test/http/web-page.test.ts); its files are served under no other name
+      for (const path of ['/index.html', '/person', '/persons/x/y', '/people/1']) {
         it(`answers GET ${path} with 404`, async () => {
           await assertProblem(await send(base, 'GET', path), expected.noRoute('GET', path))
         })

@@ -61,9 +61,11 @@ export class PostgresPersonStore implements PersonStore {
       connectionString: url,
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: options.connectionTimeoutMs ?? 3000,
-      statement_timeout: options.statementTimeoutMs ?? 10_000,
+      statement_timeout: options.statementTimeoutMs ?? 4000,
       // a timed-out query fails its client, which pool.query() then discards
       query_timeout: options.queryTimeoutMs ?? 5000,
+      // notice a dead peer on an idle connection too
+      keepAlive: true,
       application_name: 'ifmatch',
     })
     // an idle connection that the server drops must not crash the process; the pool replaces it

@@ -1,0 +1,54 @@
+/**
+ * What a running server saw on the wire: each request's method, URL and precondition headers, and
+ * the status it answered. Read from the Node HTTP server itself, so it shows what really crossed
+ * the socket (a 304 here is a 304 on the wire, not a value a client returned from its cache).
+ */
+import type { RunningServer } from './start-server.js'
+
+/** One request as the server saw it. */
+export interface WireEntry {
+  readonly method: string
+  readonly url: string
+  readonly ifMatch: string | undefined
+  readonly ifNoneMatch: string | undefined
+  readonly origin: string | undefined
+  /** The status answered; undefined until the response has finished. */
+  status: number | undefined
+}
+
+export interface WireLog {
+  /** Every request so far, oldest first, once all of them have been answered. */
+  entries(): Promise<WireEntry[]>
+  /** Forgets the requests seen so far. */
+  clear(): void
+}
+
+/** Starts recording the requests `server` receives. */
+export function recordWire(server: RunningServer): WireLog {
+  let log: WireEntry[] = []
+  server.app.server.on('request', (request, response) => {
+    const h = request.headers
+    const entry: WireEntry = {
+      method: request.method ?? '',
+      url: request.url ?? '',
+      ifMatch: h['if-match'],
+      ifNoneMatch: h['if-none-match'],
+      origin: h.origin,
+      status: undefined,
+    }
+    log.push(entry)
+    response.on('finish', () => { entry.status = response.statusCode })
+  })
+  return {
+    async entries() {
+      // a client can see the response a moment before the server's 'finish' event: wait for it
+      for (let i = 0; i < 400 && log.some((e) => e.status === undefined); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+      return [...log]
+    },
+    clear() {
+      log = []
+    },
+  }
+}
