@@ -20,6 +20,7 @@ export function isValidBearerToken(token: string): boolean {
 /** The methods that only read; everything else writes. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
+/** The token, and whether reads need it too. */
 export interface BearerAuthOptions {
   /** The secret every protected request must present. */
   readonly token: string

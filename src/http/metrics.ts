@@ -16,6 +16,7 @@ const STORE_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0
 /** The label of requests that matched no route (404s and 405s): paths stay out of labels. */
 const UNMATCHED_ROUTE = 'unmatched'
 
+/** What to export besides the service's own metrics. */
 export interface MetricsOptions {
   /** Also export prom-client's process metrics (CPU, memory, event loop lag, …); the server does. */
   readonly processMetrics?: boolean

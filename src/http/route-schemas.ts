@@ -10,6 +10,7 @@ import { BODY_LIMIT_BYTES, Problem, problems } from './problems.js'
 
 /** API.md: `limit` is a whole number from 1 to 1000 (at most four digits, leading zeros allowed). */
 export const MAX_PAGE_LIMIT = 1000
+/** API.md: a page holds 100 persons unless `limit` says otherwise. */
 export const DEFAULT_PAGE_LIMIT = 100
 const PAGE_LIMIT_PATTERN = '^(?=[0-9]{1,4}$)0*(?:[1-9][0-9]{0,2}|1000)$'
 
@@ -236,6 +237,7 @@ export function operationsSchema(operationId: string, summary: string, response:
   return { tags: ['operations'], operationId, summary, response }
 }
 
+/** The answers the operations routes document: a JSON status, plain text, and their problems. */
 export const OPERATIONS_RESPONSES = {
   status: (description: string) => json(description, { type: 'object', properties: { status: { type: 'string' } } }),
   text: (description: string, type = 'text/plain') => ({ description, content: { [type]: { schema: { type: 'string' } } } }),
