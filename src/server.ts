@@ -6,6 +6,7 @@
 import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
 import { buildApp } from './http/app.js'
+import { isValidBearerToken } from './http/bearer-auth.js'
 import { CorsOriginsError, parseCorsOrigins, type CorsOrigins } from './http/cors.js'
 import { StoreUnavailableError } from './store/person-store.js'
 import { DEFAULT_DATABASE_URL, DatabaseUrlError, openStore, type StoreOptions } from './store/open-store.js'
@@ -31,7 +32,13 @@ Options (each overrides its environment variable):
                     any process crash or kill, FULL also a power loss (one fsync per write)
   -h, --help        print this help and exit
 
-LOG_LEVEL sets the log level (fatal, error, warn, info, debug; default info).
+Environment only:
+  LOG_LEVEL         fatal, error, warn, info (default), debug
+  LOG_FORMAT        json (default when stdout is not a terminal) or pretty (default on a terminal)
+  LOG_REQUESTS=1    log every request and its answer (off by default: it costs more than a 304)
+  API_TOKEN         when set, writes need Authorization: Bearer <API_TOKEN>
+  API_TOKEN_READS=1 with API_TOKEN, reads need it too
+  SHUTDOWN_TIMEOUT_MS  how long SIGTERM/SIGINT waits for in-flight requests (default 10000)
 `
 
 interface Config {
@@ -40,8 +47,16 @@ interface Config {
   databaseUrl: string
   workers: number
   storeOptions: StoreOptions
+  logLevel: string
+  prettyLogs: boolean
+  logRequests: boolean
+  apiToken: string | undefined
+  protectReads: boolean
+  shutdownTimeoutMs: number
   corsOrigins: CorsOrigins | undefined
 }
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 class UsageError extends Error {}
 
@@ -84,7 +99,21 @@ function readConfig(argv: string[]): Config | 'help' {
     strict: true,
   })
   if (values.help === true) return 'help'
+  const env = process.env
+  const logLevel = env.LOG_LEVEL ?? 'info'
+  if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`)
+  const logFormat = env.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json')
+  if (logFormat !== 'json' && logFormat !== 'pretty') throw new UsageError(`LOG_FORMAT must be json or pretty, got ${JSON.stringify(logFormat)}`)
+  if (env.API_TOKEN !== undefined && !isValidBearerToken(env.API_TOKEN)) {
+    throw new UsageError('API_TOKEN must be a bearer token (RFC 6750): letters, digits and - . _ ~ + /, then optional =; unset it to leave writes open')
+  }
   return {
+    logLevel,
+    prettyLogs: logFormat === 'pretty',
+    logRequests: env.LOG_REQUESTS === '1' || env.LOG_REQUESTS === 'true',
+    apiToken: env.API_TOKEN,
+    protectReads: env.API_TOKEN_READS === '1' || env.API_TOKEN_READS === 'true',
+    shutdownTimeoutMs: wholeNumber('SHUTDOWN_TIMEOUT_MS', env.SHUTDOWN_TIMEOUT_MS, 0, 600_000) ?? 10_000,
     port: wholeNumber('--port', values.port ?? process.env.PORT, 0, 65535) ?? 5000,
     host: values.host ?? process.env.HOST ?? '127.0.0.1',
     databaseUrl: values.database ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
@@ -114,31 +143,78 @@ async function openConfiguredStore(config: Config) {
   }
 }
 
-/** One server process: open the store, listen, and close both on SIGTERM/SIGINT. */
+/** pino options: JSON lines on stdout, or pino-pretty's coloured lines when a person is reading. */
+function loggerOptions(config: Config): Record<string, unknown> {
+  const options: Record<string, unknown> = { level: config.logLevel }
+  if (config.prettyLogs) {
+    options.transport = { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } }
+  }
+  return options
+}
+
+/**
+ * One server process: open the store, listen, and on SIGTERM/SIGINT stop accepting, finish the
+ * requests in flight, close the store and exit 0. Requests still running after
+ * `shutdownTimeoutMs` are cut off, and the exit code is then 1.
+ */
 async function serve(config: Config): Promise<void> {
   const store = await openConfiguredStore(config)
-  const app = buildApp({ store, logger: { level: process.env.LOG_LEVEL ?? 'info' }, corsOrigins: config.corsOrigins })
+  const app = buildApp({
+    store,
+    logger: loggerOptions(config),
+    logRequests: config.logRequests,
+    apiToken: config.apiToken,
+    protectReads: config.protectReads,
+    processMetrics: true,
+    corsOrigins: config.corsOrigins,
+  })
   let closing = false
   const shutdown = async (signal: string): Promise<void> => {
     if (closing) return
     closing = true
     app.log.info({ signal }, 'shutting down: finishing in-flight requests')
-    await app.close()
-    await store.close()
-    process.exit(0)
+    let exitCode = 0
+    const deadline = setTimeout(() => {
+      exitCode = 1
+      app.log.error({ timeoutMs: config.shutdownTimeoutMs }, 'requests still in flight after the shutdown timeout: closing their connections')
+      app.server.closeAllConnections()
+    }, config.shutdownTimeoutMs)
+    try {
+      await app.close()
+    } catch (error) {
+      exitCode = 1
+      app.log.error({ err: error }, 'error while closing the server')
+    }
+    clearTimeout(deadline)
+    try {
+      await store.close()
+    } catch (error) {
+      exitCode = 1
+      app.log.error({ err: error }, 'error while closing the store')
+    }
+    app.log.info({ exitCode }, 'stopped')
+    // pino flushes its transport (pino-pretty) on exit
+    process.exit(exitCode)
   }
   process.on('SIGTERM', (signal) => void shutdown(signal))
   process.on('SIGINT', (signal) => void shutdown(signal))
   const url = await app.listen({ port: config.port, host: config.host })
-  if (cluster.isPrimary) app.log.info({ driver: store.driver, url, workers: 1 }, 'ifmatch ready')
+  if (cluster.isPrimary) {
+    app.log.info({ driver: store.driver, url, workers: 1, writeProtection: config.apiToken !== undefined, docs: `${url}/docs` }, 'ifmatch ready')
+  }
 }
 
-/** The node:cluster primary: migrates once, runs N workers, replaces any that die. */
+/**
+ * The node:cluster primary: migrates once, runs N workers, replaces any that die. On SIGTERM or
+ * SIGINT it passes SIGTERM to every worker, waits for all of them, and exits 0 when every worker
+ * shut down cleanly (1 otherwise).
+ */
 async function supervise(config: Config): Promise<void> {
   // create or migrate the schema once, before any worker opens the database
   await (await openConfiguredStore(config)).close()
   let stopping = false
   let listening = 0
+  let exitCode = 0
   const fork = (): void => {
     cluster.fork()
   }
@@ -151,7 +227,8 @@ async function supervise(config: Config): Promise<void> {
   })
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0)
+      if (code !== 0) exitCode = 1
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode)
       return
     }
     process.stderr.write(`ifmatch: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`)

@@ -2,15 +2,24 @@
  * buildApp() wires a store to the HTTP contract and returns a Fastify instance that has not
  * started listening (server.ts listens; tests listen on port 0).
  */
+import { randomBytes } from 'node:crypto'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import { STATUS_CODES } from 'node:http'
 import { parseEntityTagList } from '../core/index.js'
+import { InstrumentedPersonStore } from '../store/instrumented-person-store.js'
 import { StoreUnavailableError, type PersonStore } from '../store/person-store.js'
+import { bearerAuth } from './bearer-auth.js'
 import { registerCors, type CorsOrigins } from './cors.js'
-import { personsRoutes } from './persons-routes.js'
+import { ServiceMetrics } from './metrics.js'
+import { registerOpenApi } from './openapi.js'
+import { operationsRoutes } from './operations-routes.js'
+import { invalidPersonIdProblem, personsRoutes } from './persons-routes.js'
 import { RepresentationCache } from './representation-cache.js'
 import { lazyChildLoggerFactory } from './request-logger.js'
 import { BODY_LIMIT_BYTES, PROBLEM_TYPES, Problem, problems } from './problems.js'
+import { OPERATIONS_RESPONSES, operationsSchema, validationProblem } from './route-schemas.js'
+import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from './security-headers.js'
 import { webRoutes } from './web-routes.js'
 
 export interface AppOptions {
@@ -19,6 +28,14 @@ export interface AppOptions {
   readonly cacheBytes?: number
   /** A pino logger or pino options; false (the default) logs nothing, as tests want. */
   readonly logger?: boolean | Record<string, unknown> | FastifyBaseLogger
+  /** Log one line when each request arrives and one when it is answered (LOG_REQUESTS=1). Off by default: it costs more than a 304. */
+  readonly logRequests?: boolean
+  /** When set, writes need `Authorization: Bearer <apiToken>` (API_TOKEN). */
+  readonly apiToken?: string | undefined
+  /** With `apiToken`, reads need the token too (API_TOKEN_READS=1). */
+  readonly protectReads?: boolean
+  /** Export prom-client's process metrics too (CPU, memory, event loop lag); the server does. */
+  readonly processMetrics?: boolean
   /** Origins whose scripts may call the API across origins (`*`: any); absent (the default): CORS is off. */
   readonly corsOrigins?: CorsOrigins | undefined
 }
@@ -28,6 +45,21 @@ const COLLECTION_METHODS = ['GET', 'HEAD', 'POST']
 const PERSON_METHODS = ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE']
 const PERSON_PATH = /^\/persons\/[^/]+$/
 
+/** How long a client may take to send one whole request, headers and body, in ms. */
+export const REQUEST_TIMEOUT_MS = 30_000
+
+// a client's X-Request-Id is kept when it is short and harmless in a log line; else one is made
+const REQUEST_ID = /^[A-Za-z0-9._~:/+=-]{1,128}$/
+const REQUEST_ID_PREFIX = randomBytes(3).toString('hex')
+let requestCount = 0
+
+function requestId(request: IncomingMessage): string {
+  const given = request.headers['x-request-id']
+  if (typeof given === 'string' && REQUEST_ID.test(given)) return given
+  // the prefix tells the processes of one deployment (--workers) apart
+  return `${REQUEST_ID_PREFIX}-${(++requestCount).toString(36)}`
+}
+
 function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
   return reply.code(problem.status).headers(problem.headers)
     .type('application/problem+json').send(JSON.stringify(problem.toJSON()))
@@ -35,38 +67,31 @@ function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
 
 /** Builds the service around `store`. */
 export function buildApp(options: AppOptions): FastifyInstance {
-  const { store } = options
   const logger = options.logger ?? false
+  const metrics = new ServiceMetrics({ processMetrics: options.processMetrics === true })
+  const store = new InstrumentedPersonStore(options.store, metrics.observeStore)
   const app = Fastify({
     ...(typeof logger === 'object' && 'info' in logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger }),
     bodyLimit: BODY_LIMIT_BYTES,
     // one log line per request costs more than a 304 itself; errors and lifecycle events still log
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new LogController({ disableRequestLogging: options.logRequests !== true }),
+    genReqId: requestId,
     childLoggerFactory: lazyChildLoggerFactory,
+    // a client has this long to send a whole request (Node checks every 30 s): a slow-body
+    // client cannot hold a connection, nor a graceful shutdown, for ever
+    requestTimeout: REQUEST_TIMEOUT_MS,
     // ids are at most 64 characters; longer ones must still reach the route to be answered 404
     routerOptions: { maxParamLength: 2048 },
-    // errors Fastify raises before routing (a malformed %-escape in the URL, …) are problems too
+    // while closing, requests that still arrive on open connections are served (the store is still
+    // open) with Connection: close, rather than answered a bare 503
+    return503OnClosing: false,
+    // errors Fastify raises before routing (a malformed %-escape in the URL, …) are problems too;
+    // no hook runs for them, so they get their security headers here
     frameworkErrors: (error, _request, reply) => {
+      secure(reply)
       void sendProblem(reply, clientProblem(error.statusCode, error.message))
     },
-    // errors before there is a request at all (Node's parser: header section over 16 KiB, bad
-    // framing) get a problem too, written on the raw socket, which is then closed
-    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
-      if (error.code === 'ECONNRESET' || !socket.writable) return
-      // API.md: a huge validator header is a 400, never a stall
-      const detail = error.code === 'HPE_HEADER_OVERFLOW'
-        ? 'The request header section is larger than 16 KiB'
-        : 'The request is not valid HTTP/1.1'
-      const body = JSON.stringify(problems.badRequest(detail).toJSON())
-      socket.end([
-        'HTTP/1.1 400 Bad Request',
-        'Content-Type: application/problem+json; charset=utf-8',
-        `Content-Length: ${Buffer.byteLength(body)}`,
-        'Connection: close',
-        '',
-        body,
-      ].join('\r\n'))
-    },
+    clientErrorHandler: answerClientError,
   })
 
   // API.md: bodies are JSON whatever their Content-Type says, even one that is not a valid media
@@ -82,15 +107,43 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
 
-  if (options.corsOrigins !== undefined) registerCors(app, options.corsOrigins)
-  personsRoutes(app, store, new RepresentationCache(options.cacheBytes))
-  webRoutes(app)
+  // Node answers an Expect other than 100-continue with a bare 417 unless someone listens
+  app.server.on('checkExpectation', answerExpectation)
 
-  app.get('/problems/:slug', async (request: FastifyRequest<{ Params: { slug: string } }>, reply) => {
-    const { slug } = request.params
-    const description = Object.hasOwn(PROBLEM_TYPES, slug) ? PROBLEM_TYPES[slug] : undefined
-    if (description === undefined) throw problems.routeNotFound('GET', `/problems/${slug}`)
-    return reply.type('text/plain; charset=utf-8').send(`${slug}: ${description}\n`)
+  if (options.corsOrigins !== undefined) registerCors(app, options.corsOrigins)
+
+  // the one hook every response passes: security headers, the request id, and the metrics
+  app.addHook('onSend', (request, reply, payload, done) => {
+    secure(reply)
+    // a client that sent X-Request-Id gets back the id its request is logged under
+    if (request.headers['x-request-id'] !== undefined) reply.header('x-request-id', request.id)
+    metrics.observeResponse(request, reply, payload)
+    done()
+  })
+
+  registerOpenApi(app)
+
+  // registered after @fastify/swagger has loaded, so that the document lists every route
+  void app.register(async (api) => {
+    // 401 comes first, before 404: an unauthenticated writer learns nothing about what exists
+    if (options.apiToken !== undefined) api.addHook('onRequest', bearerAuth({ token: options.apiToken, protectReads: options.protectReads === true }))
+    personsRoutes(api, store, new RepresentationCache(options.cacheBytes))
+  })
+  // the web page and its files: not the API, so not in its document
+  void app.register(async (web) => webRoutes(web))
+  void app.register(async (operations) => {
+    operationsRoutes(operations, store, metrics)
+    operations.get('/problems/:slug', {
+      schema: operationsSchema('problemType', 'What a problem type means (the `type` of every problem body is such a path)', {
+        200: OPERATIONS_RESPONSES.text('One sentence on the problem type.'),
+        404: OPERATIONS_RESPONSES.notFound,
+      }),
+    }, async (request: FastifyRequest<{ Params: { slug: string } }>, reply) => {
+      const { slug } = request.params
+      const description = Object.hasOwn(PROBLEM_TYPES, slug) ? PROBLEM_TYPES[slug] : undefined
+      if (description === undefined) throw problems.routeNotFound('GET', `/problems/${slug}`)
+      return reply.type('text/plain; charset=utf-8').send(`${slug}: ${description}\n`)
+    })
   })
 
   app.setNotFoundHandler((request, reply) => {
@@ -108,6 +161,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
       if (error.status === 413) return sendProblem(reply, await absentWriteTarget(store, request) ?? error)
       return sendProblem(reply, error)
     }
+    if (error.validation !== undefined) {
+      // an id outside the id rule names no person: the persons routes say what that means
+      const idRule = error.validationContext === 'params' && request.routeOptions.url === '/persons/:id'
+      return sendProblem(reply, idRule ? invalidPersonIdProblem(request) : validationProblem(error, request))
+    }
     if (error instanceof StoreUnavailableError) {
       request.log.warn({ err: error }, 'store unavailable')
       return sendProblem(reply, problems.storeUnavailable())
@@ -119,6 +177,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
     if (status >= 400 && status < 500 && error.code?.startsWith('FST_')) {
       // Fastify's own client errors (bad Content-Length, malformed URL, …) speak of the request only
       return sendProblem(reply, clientProblem(status, error.message))
+    }
+    if (status >= 400 && status < 500) {
+      // a client error raised below Fastify (a body cut off by the client: Node's "aborted", a
+      // plugin's 404): the client's doing, not a bug; its message is not ours to repeat
+      request.log.info({ err: error }, 'client error')
+      return sendProblem(reply, clientProblem(status, 'The request could not be read'))
     }
     // a bug: log it with its cause, tell the client nothing about it
     request.log.error({ err: error }, 'unhandled error')
@@ -132,6 +196,64 @@ export function buildApp(options: AppOptions): FastifyInstance {
 function clientProblem(status: number | undefined, message: string): Problem {
   if (status === undefined || status === 400 || status < 400 || status >= 500) return problems.badRequest(message)
   return problems.clientError(status, STATUS_CODES[status] ?? 'Client Error', message)
+}
+
+/** Sets the security headers; a route that set its own Content-Security-Policy keeps it. */
+function secure(reply: FastifyReply): void {
+  reply.headers(SECURITY_HEADERS)
+  if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', CONTENT_SECURITY_POLICY)
+}
+
+/**
+ * Answers what Node's HTTP parser refused before there was a request at all (a header section
+ * over 16 KiB, bad framing) with a problem and the security headers, on the raw socket, which is
+ * then closed.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) return
+  // an answer already under way cannot be followed by another one
+  if (socket.bytesWritten > 0) {
+    socket.destroy()
+    return
+  }
+  // API.md: a huge validator header is a 400, never a stall
+  const problem = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? problems.requestTimeout()
+    : problems.badRequest(error.code === 'HPE_HEADER_OVERFLOW'
+      ? 'The request header section is larger than 16 KiB'
+      : 'The request is not valid HTTP/1.1')
+  const body = JSON.stringify(problem.toJSON())
+  const headers = Object.entries({ ...SECURITY_HEADERS, 'content-security-policy': CONTENT_SECURITY_POLICY })
+    .map(([name, value]) => `${name}: ${value}`)
+  socket.end([
+    `HTTP/1.1 ${problem.status} ${problem.title}`,
+    'Content-Type: application/problem+json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...headers,
+    'Connection: close',
+    '',
+    // RFC 9110 §9.3.2: no content in an answer to HEAD (the bytes Node could not parse still say
+    // which method they began with)
+    isHeadRequest(error) ? '' : body,
+  ].join('\r\n'))
+}
+
+function isHeadRequest(error: NodeJS.ErrnoException & { rawPacket?: unknown }): boolean {
+  return Buffer.isBuffer(error.rawPacket) && error.rawPacket.subarray(0, 5).toString('latin1') === 'HEAD '
+}
+
+/**
+ * RFC 9110 §10.1.1: an expectation other than 100-continue cannot be met; the 417 is a problem
+ * with the security headers, like every other answer.
+ */
+function answerExpectation(_request: IncomingMessage, response: ServerResponse): void {
+  const body = JSON.stringify(problems.expectationFailed().toJSON())
+  response.writeHead(417, {
+    ...SECURITY_HEADERS,
+    'content-security-policy': CONTENT_SECURITY_POLICY,
+    'content-type': 'application/problem+json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  })
+  response.end(body)
 }
 
 /** The 404 for a PUT/PATCH/DELETE whose person is absent (and not created by If-None-Match: *). */

@@ -4,9 +4,16 @@
  */
 import { Problem, problems } from './problems.js'
 
-/** API.md: 1–64 characters of `A–Z a–z 0–9 . _ ~ -` (RFC 3986 unreserved characters). */
-const PERSON_ID = /^[A-Za-z0-9._~-]{1,64}$/
-const MAX_NAME_CODE_POINTS = 200
+/**
+ * API.md: 1–64 characters of `A–Z a–z 0–9 . _ ~ -` (RFC 3986 unreserved characters). The route
+ * schemas (and so the OpenAPI document) use this same source text.
+ */
+export const PERSON_ID_PATTERN = '^[A-Za-z0-9._~-]{1,64}$'
+/** The id rule in words, as problems and the OpenAPI document state it. */
+export const PERSON_ID_RULE = 'must be 1–64 characters of A–Z a–z 0–9 . _ ~ -'
+/** API.md: a person_name is at most this many Unicode code points (JSON Schema's maxLength counts the same). */
+export const MAX_NAME_CODE_POINTS = 200
+const PERSON_ID = new RegExp(PERSON_ID_PATTERN)
 // API.md: no control characters U+0000–U+001F, U+007F
 const CONTROL_CHARACTER = /[\u0000-\u001F\u007F]/
 // a lone surrogate is not a Unicode scalar value and cannot be stored as UTF-8 without loss
@@ -58,7 +65,7 @@ export function checkPersonId(value: unknown): string | Problem {
   if (value === undefined || value === null || value === '') return problems.personIdMandatory()
   if (typeof value !== 'string') return problems.invalidField('person_id', 'must be a string')
   if (!isValidPersonId(value)) {
-    return problems.invalidField('person_id', 'must be 1–64 characters of A–Z a–z 0–9 . _ ~ -')
+    return problems.invalidField('person_id', PERSON_ID_RULE)
   }
   return value
 }

@@ -3,27 +3,35 @@
  * validator alone; every write is a compare-and-set on the version the decision was made against,
  * retried from the top when another write came first, so the check and the write are one step.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify'
 import {
   evaluatePreconditions, formatEntityTag, parseEntityTagList,
   type ConditionalHeaders, type CurrentValidators, type PreconditionDecision,
 } from '../core/index.js'
 import type { PersonStore, PersonValidator } from '../store/person-store.js'
 import {
-  checkBodyIdMatches, checkPersonId, checkPersonName, isValidPersonId, member, parseJsonObject,
+  checkBodyIdMatches, checkPersonId, checkPersonName, isValidPersonId, member, parseJsonObject, PERSON_ID_RULE,
 } from './person-input.js'
 import { Problem, problems } from './problems.js'
 import {
   JSON_TYPE, pageEtag, pageRepresentation, personEtag, personJson, personRepresentation, validatorHeaders,
 } from './representation.js'
 import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
+import { DEFAULT_PAGE_LIMIT, PERSON_SCHEMAS } from './route-schemas.js'
 
 /** How often a write re-reads and retries after losing a compare-and-set before it gives up (503). */
 const MAX_WRITE_ATTEMPTS = 50
 const SAFE_METHODS = ['GET', 'HEAD']
-const DEFAULT_PAGE_LIMIT = 100
-const MAX_PAGE_LIMIT = 1000
-const PAGE_LIMIT = /^\d{1,4}$/
+
+/**
+ * Route options from a route's schema. Fastify validates params, querystring and headers; the body
+ * schema only documents (bodies are raw text, judged by the route after its 404: API.md's order),
+ * so it travels in `config.openapiBody`, which openapi.ts puts into the document.
+ */
+function withSchema(documented: object): { schema: FastifySchema; config: { openapiBody: unknown } } {
+  const { body, ...schema } = documented as { body?: unknown }
+  return { schema, config: { openapiBody: body } }
+}
 
 /** RFC 7396's media type. */
 const MERGE_PATCH = 'application/merge-patch+json'
@@ -38,7 +46,8 @@ function isOtherPatchFormat(type: string | undefined): type is string {
   return type !== undefined && type !== MERGE_PATCH && type.includes('patch')
 }
 
-type IdRequest = FastifyRequest<{ Params: { id: string } }>
+interface IdRoute { Params: { id: string } }
+interface PageRoute { Querystring: { limit?: string; after?: string } }
 
 /** The conditional request header fields of `request`, for `evaluatePreconditions`. */
 export function conditionalHeaders(request: FastifyRequest): ConditionalHeaders {
@@ -92,9 +101,10 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
 
   // GET and HEAD share one handler; Node sends no body for HEAD but keeps the Content-Length of the
   // 200, and a 304 gets none (Fastify's automatic HEAD route would send Content-Length: 0 on a 304)
-  app.route({ method: SAFE_METHODS, url: '/persons/:id', handler: async (request: IdRequest, reply) => {
+  // the params schema holds ids to the id rule; one outside it is answered by invalidPersonIdProblem
+  app.route<IdRoute>({ method: SAFE_METHODS, url: '/persons/:id', ...withSchema(PERSON_SCHEMAS.read), handler: async (request, reply) => {
     const { id } = request.params
-    const current = isValidPersonId(id) ? await store.readValidator(id) : undefined
+    const current = await store.readValidator(id)
     if (current === undefined) throw problems.personNotFound(id)
     const etag = personEtag(store.epoch, current.version)
     const decision = evaluatePreconditions({
@@ -113,7 +123,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
     return sendRepresentation(reply, cache.set(representation.headers.etag!, representation))
   } })
 
-  app.post('/persons', async (request, reply) => {
+  app.post('/persons', withSchema(PERSON_SCHEMAS.create), async (request, reply) => {
     const body = parseJsonObject(request.body as string | undefined)
     if (body instanceof Problem) throw body
     const id = checkPersonId(member(body, 'person_id'))
@@ -128,7 +138,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
       .send(personJson(person))
   })
 
-  app.put('/persons/:id', async (request: IdRequest, reply) => {
+  app.put<IdRoute>('/persons/:id', withSchema(PERSON_SCHEMAS.replace), async (request, reply) => {
     const { id } = request.params
     const headers = conditionalHeaders(request)
     const createOnly = isCreateOnly(headers)
@@ -147,7 +157,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
       // absent, or another version is stored: nothing was written; decide from the top as usual
     }
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      const current = isValidPersonId(id) ? await store.readValidator(id) : undefined
+      const current = await store.readValidator(id)
       // API.md order: 404 (unless If-None-Match: * creates), then 400/413, then 428, then 412
       if (current === undefined && !createOnly) throw problems.personNotFound(id)
       name ??= readReplacement(request.body as string | undefined, id)
@@ -169,12 +179,12 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
     throw problems.writeContention()
   })
 
-  app.patch('/persons/:id', async (request: IdRequest, reply) => {
+  app.patch<IdRoute>('/persons/:id', withSchema(PERSON_SCHEMAS.patch), async (request, reply) => {
     const { id } = request.params
     const headers = conditionalHeaders(request)
     let patch: MergePatch | undefined
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      const current = isValidPersonId(id) ? await store.read(id) : undefined
+      const current = await store.read(id)
       if (current === undefined) throw problems.personNotFound(id)
       patch ??= readMergePatch(request, id)
       const decision = evaluatePreconditions({
@@ -191,11 +201,11 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
     throw problems.writeContention()
   })
 
-  app.delete('/persons/:id', async (request: IdRequest, reply) => {
+  app.delete<IdRoute>('/persons/:id', withSchema(PERSON_SCHEMAS.delete), async (request, reply) => {
     const { id } = request.params
     const headers = conditionalHeaders(request)
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      const current = isValidPersonId(id) ? await store.readValidator(id) : undefined
+      const current = await store.readValidator(id)
       if (current === undefined) throw problems.personNotFound(id)
       const decision = evaluatePreconditions({
         method: 'DELETE', headers, current: validators(current), requirePrecondition: true,
@@ -209,8 +219,10 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
     throw problems.writeContention()
   })
 
-  app.route({ method: SAFE_METHODS, url: '/persons', handler: async (request, reply) => {
-    const { limit, after } = readPageQuery(request.query as Record<string, unknown>)
+  app.route<PageRoute>({ method: SAFE_METHODS, url: '/persons', ...withSchema(PERSON_SCHEMAS.list), handler: async (request, reply) => {
+    // the querystring schema has checked both parameters (a 400 otherwise)
+    const limit = request.query.limit === undefined ? DEFAULT_PAGE_LIMIT : Number(request.query.limit)
+    const after = request.query.after
     // the 304 path reads the store-wide revision alone, never a row
     const collection = await store.readCollectionValidator()
     const etag = pageEtag(store.epoch, collection.revision, limit, after)
@@ -241,7 +253,7 @@ function readReplacement(raw: string | undefined, id: string): string {
   const idProblem = checkBodyIdMatches(body, id)
   if (idProblem !== undefined) throw idProblem
   // a PUT that creates (If-None-Match: *) must name a valid person
-  if (!isValidPersonId(id)) throw problems.invalidField('person_id', 'must be 1–64 characters of A–Z a–z 0–9 . _ ~ -')
+  if (!isValidPersonId(id)) throw problems.invalidField('person_id', PERSON_ID_RULE)
   const name = checkPersonName(member(body, 'person_name'))
   if (name instanceof Problem) throw name
   return name
@@ -297,19 +309,20 @@ function readMergePatch(request: FastifyRequest, id: string): MergePatch {
   return { name }
 }
 
-function readPageQuery(query: Record<string, unknown>): { limit: number; after: string | undefined } {
-  let limit = DEFAULT_PAGE_LIMIT
-  const rawLimit = query.limit
-  if (rawLimit !== undefined) {
-    const value = typeof rawLimit === 'string' && PAGE_LIMIT.test(rawLimit) ? Number(rawLimit) : NaN
-    if (!(value >= 1 && value <= MAX_PAGE_LIMIT)) {
-      throw problems.invalidQuery('limit', `must be a whole number from 1 to ${MAX_PAGE_LIMIT}`)
+/**
+ * The answer to a request on /persons/{id} whose id breaks the id rule (the params schema caught
+ * it): such a person cannot exist, so 404, whatever the preconditions (RFC 9110 §13.2.1), except
+ * that a PUT with If-None-Match: * tries to create it, which is judged as a bad body would be (400).
+ */
+export function invalidPersonIdProblem(request: FastifyRequest): Problem {
+  const { id } = request.params as { id: string }
+  if (request.method === 'PUT' && isCreateOnly(conditionalHeaders(request))) {
+    try {
+      readReplacement(request.body as string | undefined, id)
+    } catch (problem) {
+      if (problem instanceof Problem) return problem
+      throw problem
     }
-    limit = value
   }
-  const after = query.after
-  if (after !== undefined && (typeof after !== 'string' || !isValidPersonId(after))) {
-    throw problems.invalidQuery('after', 'must be one person ID (1–64 characters of A–Z a–z 0–9 . _ ~ -)')
-  }
-  return { limit, after: after as string | undefined }
+  return problems.personNotFound(id)
 }

@@ -56,6 +56,14 @@ export const problems = {
   /** Another 4xx that Fastify raised about the request itself (414, …). */
   clientError: (status: number, title: string, detail: string) =>
     new Problem(status, 'client-error', title, detail),
+  missingToken: () =>
+    new Problem(401, 'unauthorized', 'Unauthorized',
+      'This request needs an Authorization: Bearer <token> header (the server has API_TOKEN set)',
+      { 'www-authenticate': 'Bearer realm="ifmatch"' }),
+  invalidToken: () =>
+    new Problem(401, 'unauthorized', 'Unauthorized', 'The bearer token is not valid',
+      // RFC 6750 §3.1: a token that was sent but is wrong is invalid_token
+      { 'www-authenticate': 'Bearer realm="ifmatch", error="invalid_token"' }),
   personNotFound: (id: string) =>
     new Problem(404, 'not-found', 'Not Found', `Person with ID ${id} not found`),
   routeNotFound: (method: string, path: string) =>
@@ -84,6 +92,11 @@ export const problems = {
   bodyTooLarge: () =>
     new Problem(413, 'body-too-large', 'Content Too Large',
       `Request body is larger than the limit of ${BODY_LIMIT_BYTES} bytes (64 KiB)`),
+  requestTimeout: () =>
+    new Problem(408, 'request-timeout', 'Request Timeout', 'The request did not arrive completely within 30 seconds'),
+  expectationFailed: () =>
+    new Problem(417, 'expectation-failed', 'Expectation Failed',
+      'The only expectation this server meets is Expect: 100-continue'),
   unsupportedPatchType: (contentType: string) =>
     new Problem(415, 'unsupported-media-type', 'Unsupported Media Type',
       `PATCH takes a JSON Merge Patch (application/merge-patch+json, RFC 7396), not ${contentType}`,
@@ -96,6 +109,9 @@ export const problems = {
   storeUnavailable: () =>
     new Problem(503, 'store-unavailable', 'Service Unavailable',
       'The database is unavailable right now; retry shortly', { 'retry-after': '1' }),
+  notReady: () =>
+    new Problem(503, 'not-ready', 'Service Unavailable',
+      'The service is shutting down; send requests to another instance', { 'retry-after': '1' }),
   writeContention: () =>
     new Problem(503, 'write-contention', 'Service Unavailable',
       'The person changed too often to complete this write; retry shortly', { 'retry-after': '1' }),
@@ -112,14 +128,18 @@ export const PROBLEM_TYPES: Readonly<Record<string, string>> = {
   'invalid-query': 'A query parameter breaks its rule: limit is a whole number from 1 to 1000; after is a person ID.',
   'bad-request': 'The request could not be read: a malformed URL, header section or body.',
   'client-error': 'The request was refused for a reason its status code names.',
+  unauthorized: 'The server has API_TOKEN set: writes (and reads, with API_TOKEN_READS=1) need Authorization: Bearer <token>.',
   'not-found': 'No such person, or no such resource.',
   'method-not-allowed': 'The method is not supported on this resource; the Allow header lists those that are.',
   'already-exists': 'A person with this ID already exists.',
   'precondition-failed': 'A precondition (If-Match, If-Unmodified-Since, If-None-Match) is false: the person changed since you read it. GET it again and retry with its new ETag.',
   'body-too-large': 'The request body is over 64 KiB.',
+  'request-timeout': 'The request did not arrive completely in time; send it again, faster.',
+  'expectation-failed': 'The Expect header asked for something other than 100-continue (RFC 9110 §10.1.1).',
   'unsupported-media-type': 'PATCH takes application/merge-patch+json.',
   'precondition-required': 'Writes to an existing person must carry If-Match with its current ETag (RFC 6585 §3), so that no update is silently lost.',
   'store-unavailable': 'The database could not be reached; retry after the Retry-After delay.',
+  'not-ready': 'The instance is shutting down and no longer ready for traffic; retry on another instance.',
   'write-contention': 'The person changed too often during this write; retry after the Retry-After delay.',
   internal: 'A bug in the service. It has been logged.',
 }

@@ -46,7 +46,8 @@ function loadAsset(file: string, type: string): LoadedAsset {
 export function webRoutes(app: FastifyInstance): void {
   for (const { path, file, type } of WEB_ASSETS) {
     const asset = loadAsset(file, type)
-    app.get(path, async (request: FastifyRequest, reply) => {
+    // the page is not part of the API: /openapi.json leaves it out
+    app.get(path, { schema: { hide: true } }, async (request: FastifyRequest, reply) => {
       const decision = evaluatePreconditions({
         method: request.method,
         headers: conditionalHeaders(request),

@@ -17,11 +17,16 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | NodeJS.Signals | null>
 }
 
-/** Spawns `node --import tsx src/server.ts ...args` with DATABASE_URL set, on port 0 by default. */
-export async function spawnServer(databaseUrl: string, args: readonly string[] = [], timeoutMs = 20_000): Promise<ServerProcess> {
+/**
+ * Spawns `node --import tsx src/server.ts ...args` with DATABASE_URL set, on port 0 by default;
+ * `env` adds or overrides environment variables (LOG_REQUESTS, API_TOKEN, …).
+ */
+export async function spawnServer(
+  databaseUrl: string, args: readonly string[] = [], timeoutMs = 20_000, env: Readonly<Record<string, string>> = {},
+): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts', '--port', '0', ...args], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info', HOST: '127.0.0.1' },
+    env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let text = ''

@@ -3,7 +3,7 @@
  * given driver, and returns its base URL. Tests talk to it with fetch (or curl).
  */
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../src/http/app.js'
+import { buildApp, type AppOptions } from '../../src/http/app.js'
 import type { CorsOrigins } from '../../src/http/cors.js'
 import type { PersonStore } from '../../src/store/person-store.js'
 import { TEST_DRIVERS, type TestDatabase, type TestDriver } from './test-stores.js'
@@ -23,6 +23,8 @@ export interface StartOptions {
   readonly driver?: TestDriver
   /** Serve an existing database instead of a fresh one. */
   readonly database?: TestDatabase
+  /** Options for buildApp besides the store (an API token, …). */
+  readonly app?: Omit<AppOptions, 'store'>
   /** Turn CORS on for these origins (buildApp's `corsOrigins`). */
   readonly corsOrigins?: CorsOrigins
 }
@@ -31,7 +33,7 @@ export interface StartOptions {
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const database = options.database ?? await (options.driver ?? TEST_DRIVERS[0]!).createDatabase()
   const store = await database.openStore()
-  const app = buildApp({ store, corsOrigins: options.corsOrigins })
+  const app = buildApp({ ...options.app, store, corsOrigins: options.corsOrigins })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('server has no TCP address')

@@ -1,0 +1,79 @@
+/**
+ * A PersonStore decorator that times every call of the store it wraps and reports it to an
+ * observer (the HTTP layer feeds a Prometheus histogram with it). It changes no result.
+ */
+import type {
+  CollectionValidator, DeleteResult, PageRequest, PersonPage, PersonStore, PersonValidator, StoredPerson, WriteResult,
+} from './person-store.js'
+
+/** The store operations, as they are named in metrics. */
+export type StoreOperation =
+  | 'readValidator' | 'read' | 'readCollectionValidator' | 'readPage' | 'create' | 'update' | 'delete' | 'ping'
+
+/** Receives one finished call: which, whether it threw, and how long it took in seconds. */
+export type StoreObserver = (operation: StoreOperation, outcome: 'ok' | 'error', seconds: number) => void
+
+/**
+ * Wraps `inner`, timing each call with a monotonic clock.
+ *
+ * @example
+ * const store = new InstrumentedPersonStore(await openStore(url), (op, outcome, s) => histogram.observe(s))
+ */
+export class InstrumentedPersonStore implements PersonStore {
+  readonly epoch: string
+  readonly driver: PersonStore['driver']
+
+  constructor(private readonly inner: PersonStore, private readonly observe: StoreObserver) {
+    this.epoch = inner.epoch
+    this.driver = inner.driver
+  }
+
+  readValidator(id: string): Promise<PersonValidator | undefined> {
+    return this.timed('readValidator', () => this.inner.readValidator(id))
+  }
+
+  read(id: string): Promise<StoredPerson | undefined> {
+    return this.timed('read', () => this.inner.read(id))
+  }
+
+  readCollectionValidator(): Promise<CollectionValidator> {
+    return this.timed('readCollectionValidator', () => this.inner.readCollectionValidator())
+  }
+
+  readPage(request: PageRequest): Promise<PersonPage> {
+    return this.timed('readPage', () => this.inner.readPage(request))
+  }
+
+  create(id: string, name: string): Promise<WriteResult> {
+    return this.timed('create', () => this.inner.create(id, name))
+  }
+
+  update(id: string, name: string, expectedVersion: number): Promise<WriteResult> {
+    return this.timed('update', () => this.inner.update(id, name, expectedVersion))
+  }
+
+  delete(id: string, expectedVersion: number): Promise<DeleteResult> {
+    return this.timed('delete', () => this.inner.delete(id, expectedVersion))
+  }
+
+  ping(): Promise<void> {
+    return this.timed('ping', () => this.inner.ping())
+  }
+
+  close(): Promise<void> {
+    return this.inner.close()
+  }
+
+  private async timed<T>(operation: StoreOperation, call: () => Promise<T>): Promise<T> {
+    // started before the call: SQLite does its work synchronously inside it
+    const start = performance.now()
+    try {
+      const value = await call()
+      this.observe(operation, 'ok', (performance.now() - start) / 1000)
+      return value
+    } catch (error) {
+      this.observe(operation, 'error', (performance.now() - start) / 1000)
+      throw error
+    }
+  }
+}
