@@ -45,6 +45,7 @@ function category(frame: ProfileNode['callFrame']): string | undefined {
   if (name === '(program)') return 'V8 and native, unattributed'
   if (url === '' && /^write(v|Latin1String|Utf8String|Buffer)$/.test(name)) return 'socket write (the write system call)'
   if (/node_modules\/(fastify|find-my-way|avvio|@fastify)/.test(url)) return 'Fastify'
+  if (url.includes('node_modules/prom-client')) return 'prom-client (the /metrics counters)'
   if (/node_modules\/(pino|lru-cache)/.test(url)) return 'pino, lru-cache'
   if (url.includes('node_modules/better-sqlite3')) return 'better-sqlite3 (JavaScript side)'
   if (url.includes('/store/sqlite/')) return 'SQLite store (statements run in native code)'
