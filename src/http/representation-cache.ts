@@ -25,7 +25,11 @@ const ENTRY_OVERHEAD_BYTES = 512
  * (`"<epoch>.<version>"` for a person, `"<epoch>.<revision>.l<limit>a<after>"` for a page).
  *
  * @example
- * const cached = cache.get(etag) ?? cache.set(etag, serialise(await store.read(id)))
+ * const cached = cache.get(formatEntityTag(etagJustRead))
+ * if (cached !== undefined) return send(cached)
+ * const person = await store.read(id)   // may be newer than the validator read before
+ * const fresh = personRepresentation(store.epoch, person)
+ * return send(cache.set(fresh.headers.etag, fresh))  // keyed by what was read with the row
  */
 export class RepresentationCache {
   private readonly entries: LRUCache<string, CachedRepresentation>
