@@ -8,14 +8,16 @@
  * A same-origin policy: pages served here may load scripts, styles, images, fonts and data from
  * this origin only (no inline script), and no other site may frame them.
  */
-export const CONTENT_SECURITY_POLICY = [
+const SAME_ORIGIN_DIRECTIVES = [
   "default-src 'self'",
   "base-uri 'none'",
   "object-src 'none'",
   "frame-ancestors 'none'",
   "form-action 'self'",
   "img-src 'self' data:",
-].join('; ')
+]
+
+export const CONTENT_SECURITY_POLICY = SAME_ORIGIN_DIRECTIVES.join('; ')
 
 /**
  * OWASP's HTTP headers cheat sheet, for an API that may also serve a same-origin page:
@@ -32,12 +34,7 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 
 /** The CSP of the /docs page: Swagger UI sets some inline styles, and fetches /openapi.json. */
 export const DOCS_CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "base-uri 'none'",
-  "object-src 'none'",
-  "frame-ancestors 'none'",
-  "form-action 'self'",
-  "img-src 'self' data:",
+  ...SAME_ORIGIN_DIRECTIVES,
   "style-src 'self' 'unsafe-inline'",
   "script-src 'self'",
 ].join('; ')
