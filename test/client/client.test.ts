@@ -9,10 +9,9 @@ import {
   PreconditionFailedError, PreconditionRequiredError, ProblemError, nextLink, type Person,
 } from '../../src/client/client.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
+import { STALE } from '../helpers/stale-problem.js'
 import { TEST_DRIVERS } from '../helpers/test-stores.js'
 import { recordWire, type WireLog } from '../helpers/wire-log.js'
-
-const STALE = 'Data already changed, get recent resource data and ETag first'
 
 for (const driver of TEST_DRIVERS) {
   describe(`IfMatchClient against the service on ${driver.name}`, () => {

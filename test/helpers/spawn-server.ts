@@ -60,3 +60,19 @@ export async function spawnServer(
     },
   }
 }
+
+// only to turn a hang into a failure, never to judge speed
+const STOP_TIMEOUT_MS = 10_000
+
+/** Stops a spawned process (none if `undefined`); if SIGTERM does not end it in time, SIGKILL does. */
+export async function stopProcess(server: ServerProcess | undefined): Promise<void> {
+  if (server === undefined) return
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS) })
+  const result = await Promise.race([server.stop('SIGTERM'), timedOut])
+  clearTimeout(timer)
+  if (result === 'timeout') {
+    process.stderr.write(`!!! server process ${server.child.pid} ignored SIGTERM for ${STOP_TIMEOUT_MS} ms; killing it\n`)
+    await server.stop('SIGKILL')
+  }
+}

@@ -6,20 +6,12 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
+import { STALE_PROBLEM } from '../helpers/stale-problem.js'
 import { TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
 
 const WRITERS = 32
 const CLIENTS = 8
 const INCREMENTS = 25
-
-const STALE = 'Data already changed, get recent resource data and ETag first'
-const STALE_PROBLEM = {
-  type: '/problems/precondition-failed',
-  title: 'Precondition Failed',
-  status: 412,
-  detail: STALE,
-  message: STALE,
-}
 
 interface Answer {
   readonly status: number

@@ -8,6 +8,7 @@ import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
+import { STALE } from '../helpers/stale-problem.js'
 import { TEST_DRIVERS } from '../helpers/test-stores.js'
 
 type Method = 'GET' | 'HEAD' | 'PUT' | 'PATCH' | 'DELETE'
@@ -17,7 +18,6 @@ const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|J
 const STRONG_ETAG = /^"[\x21\x23-\x7e\x80-\xff]*"$/
 const PROBLEM_JSON = /^application\/problem\+json(\s*;|$)/
 const LEAKS = /\bat \S+ \(|\bat .*:\d+:\d+|\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|SQLITE_[A-Z]+)\b|\/(work|home|tmp|usr|var)\/|node_modules/
-const STALE = 'Data already changed, get recent resource data and ETag first'
 const WEAK_DETAIL = 'If-Match held only weak entity tags (W/"…"), and a weak tag never matches for a write' +
   ' (RFC 9110 §13.1.1 uses strong comparison); a proxy or compression may have weakened the ETag.' +
   ' Send the ETag exactly as the server gave it'

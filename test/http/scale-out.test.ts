@@ -7,21 +7,12 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { spawnServer, type ServerProcess } from '../helpers/spawn-server.js'
+import { spawnServer, stopProcess, type ServerProcess } from '../helpers/spawn-server.js'
+import { STALE_PROBLEM } from '../helpers/stale-problem.js'
 import { TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
-
-const STALE = 'Data already changed, get recent resource data and ETag first'
-const STALE_PROBLEM = {
-  type: '/problems/precondition-failed',
-  title: 'Precondition Failed',
-  status: 412,
-  detail: STALE,
-  message: STALE,
-}
 
 // only to turn a hang into a failure, never to judge speed
 const REQUEST_TIMEOUT_MS = 15_000
-const STOP_TIMEOUT_MS = 10_000
 
 const RACERS = 32
 const COUNTER_CLIENTS = 8
@@ -71,18 +62,6 @@ async function createPerson(baseUrl: string, id: string, name: string): Promise<
   assert.equal(created.status, 201, JSON.stringify(created.body))
   assert.ok(created.etag !== null, 'a 201 carries an ETag')
   return created.etag
-}
-
-/** Stops a spawned process; if SIGTERM does not end it in time, SIGKILL does. */
-async function stopProcess(server: ServerProcess): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS) })
-  const result = await Promise.race([server.stop('SIGTERM'), timedOut])
-  clearTimeout(timer)
-  if (result === 'timeout') {
-    process.stderr.write(`!!! server process ${server.child.pid} ignored SIGTERM for ${STOP_TIMEOUT_MS} ms; killing it\n`)
-    await server.stop('SIGKILL')
-  }
 }
 
 interface Setup {

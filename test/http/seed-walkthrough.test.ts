@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
+import { STALE } from '../helpers/stale-problem.js'
 import { TEST_DRIVERS } from '../helpers/test-stores.js'
 
 const CURL = '/usr/bin/curl'
@@ -17,7 +18,6 @@ const WALKTHROUGH_SCRIPTS = [
   fileURLToPath(new URL('../fixtures/seed-walkthrough.sh', import.meta.url)),
   fileURLToPath(new URL('../../../shared/seed-walkthrough.sh', import.meta.url)),
 ].filter((path) => existsSync(path))
-const STALE = 'Data already changed, get recent resource data and ETag first'
 const STRONG_ETAG = /^"[\x21\x23-\x7e]+"$/
 const CHANGE_DATE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 const PROBLEM_JSON = /^application\/problem\+json(\s*;|$)/

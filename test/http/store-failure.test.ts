@@ -8,7 +8,7 @@ import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import Database from 'better-sqlite3'
 import pg from 'pg'
-import { spawnServer, type ServerProcess } from '../helpers/spawn-server.js'
+import { spawnServer, stopProcess, type ServerProcess } from '../helpers/spawn-server.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
 import { PG_ADMIN_URL, TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
@@ -16,7 +16,6 @@ import { PG_ADMIN_URL, TEST_DRIVERS, type TestDatabase } from '../helpers/test-s
 // only to turn a hang into a failure, never to judge speed
 const REQUEST_TIMEOUT_MS = 10_000
 const STALLED_REQUEST_TIMEOUT_MS = 20_000
-const STOP_TIMEOUT_MS = 10_000
 // how many tries (RETRY_PAUSE_MS apart) the service gets to recover by itself
 const RECOVERY_ATTEMPTS = 40
 const RETRY_PAUSE_MS = 250
@@ -106,19 +105,6 @@ async function untilAvailable(baseUrl: string, path: string): Promise<{ answer: 
 function assertAlive(server: ServerProcess): void {
   assert.equal(server.child.exitCode, null, `the server process exited:\n${server.output()}`)
   assert.equal(server.child.signalCode, null, `the server process was killed:\n${server.output()}`)
-}
-
-/** Stops a spawned process; if SIGTERM does not end it in time, SIGKILL does. */
-async function stopProcess(server: ServerProcess | undefined): Promise<void> {
-  if (server === undefined) return
-  let timer: NodeJS.Timeout | undefined
-  const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS) })
-  const result = await Promise.race([server.stop('SIGTERM'), timedOut])
-  clearTimeout(timer)
-  if (result === 'timeout') {
-    process.stderr.write(`!!! server process ${server.child.pid} ignored SIGTERM for ${STOP_TIMEOUT_MS} ms; killing it\n`)
-    await server.stop('SIGKILL')
-  }
 }
 
 const postgres = TEST_DRIVERS.find((d) => d.name === 'postgres')
