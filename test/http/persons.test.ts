@@ -3,9 +3,9 @@
  * test driver. Preconditions have their own suite (preconditions.test.ts); here a write carries
  * the current If-Match unless the test is about its absence.
  */
-import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { rawRequest, withoutDate } from '../helpers/raw-request.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
 import { TEST_DRIVERS } from '../helpers/test-stores.js'
 
@@ -44,12 +44,6 @@ interface ExpectedProblem {
   readonly title: string
   readonly detail: string
   readonly message?: string
-}
-
-interface RawResponse {
-  readonly status: number
-  readonly headers: ReadonlyMap<string, string>
-  readonly body: Buffer
 }
 
 interface Send {
@@ -159,44 +153,6 @@ async function assertUnchanged(base: string, before: Snapshot): Promise<void> {
 
 async function assertAbsent(base: string, id: string): Promise<void> {
   await assertProblem(await send(base, 'GET', `/persons/${id}`), expected.notFound(id))
-}
-
-/** One request on its own connection, read to the end: sees every byte the server wrote. */
-function rawRequest(base: string, method: string, path: string, headers: Record<string, string> = {}, chunkedBody?: string): Promise<RawResponse> {
-  const url = new URL(base)
-  const lines = [`${method} ${path} HTTP/1.1`, `Host: ${url.host}`, 'Connection: close']
-  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`)
-  if (chunkedBody !== undefined) lines.push('Transfer-Encoding: chunked')
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(url.port), url.hostname)
-    const chunks: Buffer[] = []
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk))
-    socket.on('error', reject)
-    socket.on('end', () => {
-      const all = Buffer.concat(chunks)
-      const end = all.indexOf('\r\n\r\n')
-      if (end === -1) return reject(new Error('no complete header section'))
-      const [statusLine = '', ...fieldLines] = all.subarray(0, end).toString('latin1').split('\r\n')
-      const fields = new Map<string, string>()
-      for (const line of fieldLines) {
-        const colon = line.indexOf(':')
-        const name = line.slice(0, colon).trim().toLowerCase()
-        const value = line.slice(colon + 1).trim()
-        fields.set(name, fields.has(name) ? `${fields.get(name)}, ${value}` : value)
-      }
-      resolve({ status: Number(statusLine.split(' ')[1]), headers: fields, body: all.subarray(end + 4) })
-    })
-    socket.write(`${lines.join('\r\n')}\r\n\r\n`)
-    if (chunkedBody !== undefined) {
-      const size = Buffer.byteLength(chunkedBody)
-      socket.write(size === 0 ? '0\r\n\r\n' : `${size.toString(16)}\r\n${chunkedBody}\r\n0\r\n\r\n`)
-    }
-  })
-}
-
-/** Every field but Date, which may tick between two requests. */
-function withoutDate(headers: ReadonlyMap<string, string>): Record<string, string> {
-  return Object.fromEntries([...headers].filter(([name]) => name !== 'date').sort(([a], [b]) => (a < b ? -1 : 1)))
 }
 
 /** A JSON body of exactly `bytes` bytes, padded with an unknown member. */
