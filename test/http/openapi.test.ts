@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { Validator } from '@seriousme/openapi-schema-validator'
+import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/http/app.js'
 import { WEB_ASSETS } from '../../src/http/web-routes.js'
 import type { PersonStore } from '../../src/store/person-store.js'
@@ -29,6 +30,21 @@ function openApiPath(url: string): string {
   return url.replace(/:([A-Za-z0-9_]+)/g, '{$1}')
 }
 
+/** Listens on an ephemeral port; `close` closes the app, then its store, then drops the database. */
+async function listen(app: FastifyInstance, store: PersonStore, database: TestDatabase): Promise<{ baseUrl: string; close: () => Promise<void> }> {
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address()
+  if (address === null || typeof address === 'string') throw new Error('no TCP address')
+  return {
+    baseUrl: `http://127.0.0.1:${address.port}`,
+    close: async () => {
+      await app.close()
+      await store.close()
+      await database.cleanup()
+    },
+  }
+}
+
 describe('the OpenAPI document', () => {
   let database: TestDatabase
   let store: PersonStore
@@ -47,15 +63,9 @@ describe('the OpenAPI document', () => {
       const hidden = (route.schema as { hide?: boolean } | undefined)?.hide === true
       for (const method of methods) registered.push({ method: method.toLowerCase(), url: route.url, hidden })
     })
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    const address = app.server.address()
-    if (address === null || typeof address === 'string') throw new Error('no TCP address')
-    baseUrl = `http://127.0.0.1:${address.port}`
-    close = async () => {
-      await app.close()
-      await store.close()
-      await database.cleanup()
-    }
+    const listening = await listen(app, store, database)
+    baseUrl = listening.baseUrl
+    close = listening.close
     const response = await fetch(`${baseUrl}/openapi.json`)
     assert.equal(response.status, 200)
     assert.match(response.headers.get('content-type') ?? '', /^application\/json/)
@@ -152,15 +162,9 @@ describe('the documentation page /docs', () => {
     database = await TEST_DRIVERS[0]!.createDatabase()
     store = await database.openStore()
     const app = buildApp({ store })
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    const address = app.server.address()
-    if (address === null || typeof address === 'string') throw new Error('no TCP address')
-    baseUrl = `http://127.0.0.1:${address.port}`
-    close = async () => {
-      await app.close()
-      await store.close()
-      await database.cleanup()
-    }
+    const listening = await listen(app, store, database)
+    baseUrl = listening.baseUrl
+    close = listening.close
   })
 
   after(async () => close())

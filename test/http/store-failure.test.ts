@@ -102,6 +102,20 @@ async function untilAvailable(baseUrl: string, path: string): Promise<{ answer: 
   assert.fail(`still 503 after ${RECOVERY_ATTEMPTS} attempts`)
 }
 
+/** A TCP proxy in front of the PostgreSQL server of `databaseUrl`. */
+async function proxyTo(databaseUrl: string): Promise<TcpProxy> {
+  const target = new URL(databaseUrl)
+  return TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) })
+}
+
+/** `databaseUrl` with its host and port those of `proxy`. */
+function throughProxy(databaseUrl: string, proxy: TcpProxy): string {
+  const viaProxy = new URL(databaseUrl)
+  viaProxy.hostname = '127.0.0.1'
+  viaProxy.port = String(proxy.port)
+  return viaProxy.toString()
+}
+
 function assertAlive(server: ServerProcess): void {
   assert.equal(server.child.exitCode, null, `the server process exited:\n${server.output()}`)
   assert.equal(server.child.signalCode, null, `the server process was killed:\n${server.output()}`)
@@ -129,12 +143,8 @@ describe('PostgreSQL going away', () => {
 
     before(async () => {
       database = await postgres.createDatabase()
-      const target = new URL(database.url)
-      proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) })
-      const viaProxy = new URL(database.url)
-      viaProxy.hostname = '127.0.0.1'
-      viaProxy.port = String(proxy.port)
-      server = await spawnServer(viaProxy.toString(), ['--pool-size', String(POOL_SIZE)])
+      proxy = await proxyTo(database.url)
+      server = await spawnServer(throughProxy(database.url, proxy), ['--pool-size', String(POOL_SIZE)])
     })
 
     after(async () => {
@@ -191,12 +201,8 @@ describe('PostgreSQL going away', () => {
 
     before(async () => {
       database = await postgres.createDatabase()
-      const target = new URL(database.url)
-      proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) })
-      const viaProxy = new URL(database.url)
-      viaProxy.hostname = '127.0.0.1'
-      viaProxy.port = String(proxy.port)
-      server = await spawnServer(viaProxy.toString(), ['--pool-size', String(POOL_SIZE)])
+      proxy = await proxyTo(database.url)
+      server = await spawnServer(throughProxy(database.url, proxy), ['--pool-size', String(POOL_SIZE)])
       etag = await createPerson(server.baseUrl, 'eve', 'Eve')
     })
 

@@ -60,7 +60,11 @@ if (postgres === undefined) {
   })
 } else {
   describe('PostgreSQL schema migration', () => {
-    describe(`${CONCURRENT_STARTS} stores opened at once on one fresh, empty database`, () => {
+    /**
+     * In the describe it is called from: a fresh database before the tests, and after them every
+     * store in `opened` closed and the database dropped.
+     */
+    const freshDatabase = (): { database: () => TestDatabase; opened: PersonStore[] } => {
       let database: TestDatabase | undefined
       const opened: PersonStore[] = []
 
@@ -73,8 +77,14 @@ if (postgres === undefined) {
         await database?.cleanup()
       })
 
+      return { database: () => database!, opened }
+    }
+
+    describe(`${CONCURRENT_STARTS} stores opened at once on one fresh, empty database`, () => {
+      const { database, opened } = freshDatabase()
+
       it('all open and agree on one epoch and one schema', async () => {
-        const stores = await openAll(Array.from({ length: CONCURRENT_STARTS }, () => database!.openStore()), opened)
+        const stores = await openAll(Array.from({ length: CONCURRENT_STARTS }, () => database().openStore()), opened)
         const epochs = new Set(stores.map((s) => s.epoch))
         assert.equal(epochs.size, 1, `epochs: ${[...epochs].join(' ')}`)
         assert.ok(stores[0]!.epoch.length > 0)
@@ -147,20 +157,10 @@ if (postgres === undefined) {
     })
 
     describe('a database opened again after its stores closed', () => {
-      let database: TestDatabase | undefined
-      const opened: PersonStore[] = []
-
-      before(async () => {
-        database = await postgres.createDatabase()
-      })
-
-      after(async () => {
-        await closeAll(opened)
-        await database?.cleanup()
-      })
+      const { database, opened } = freshDatabase()
 
       it('keeps its persons, their versions, the revision and the epoch', async () => {
-        const first = await database!.openStore()
+        const first = await database().openStore()
         opened.push(first)
         const wim = await mustCreate(first, 'wim', 'Wim')
         const ann = await mustCreate(first, 'ann', 'Ann')
@@ -169,7 +169,7 @@ if (postgres === undefined) {
         await closeAll(opened)
 
         for (let reopen = 0; reopen < 2; reopen++) {
-          const again = await database!.openStore()
+          const again = await database().openStore()
           opened.push(again)
           assert.equal(again.epoch, epoch)
           assert.deepEqual(await again.read('wim'), wim)
@@ -179,7 +179,7 @@ if (postgres === undefined) {
         }
 
         // the revision carries on: a write after a restart never reuses an old version
-        const last = await database!.openStore()
+        const last = await database().openStore()
         opened.push(last)
         const updated = await last.update('wim', 'Wim again', wim.version)
         assert.ok(updated.ok)
@@ -188,21 +188,11 @@ if (postgres === undefined) {
     })
 
     describe('a database dropped and created again under the same name', () => {
-      let database: TestDatabase | undefined
-      const opened: PersonStore[] = []
-
-      before(async () => {
-        database = await postgres.createDatabase()
-      })
-
-      after(async () => {
-        await closeAll(opened)
-        await database?.cleanup()
-      })
+      const { database, opened } = freshDatabase()
 
       it('gets a new epoch, so its first versions never repeat an old ETag', async () => {
-        const name = databaseName(database!.url)
-        const first = await database!.openStore()
+        const name = databaseName(database().url)
+        const first = await database().openStore()
         opened.push(first)
         const old = await mustCreate(first, 'wim', 'Wim')
         const oldEpoch = first.epoch
@@ -211,7 +201,7 @@ if (postgres === undefined) {
         await pgAdmin(`DROP DATABASE "${name}" WITH (FORCE)`)
         await pgAdmin(`CREATE DATABASE "${name}"`)
 
-        const second = await database!.openStore()
+        const second = await database().openStore()
         opened.push(second)
         assert.equal(await second.read('wim'), undefined)
         const reborn = await mustCreate(second, 'wim', 'Wim')
