@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { rawRequest, withoutDate } from '../helpers/raw-request.js'
+import { rawRequest, withoutDate, type RawResponse } from '../helpers/raw-request.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
 import { STALE } from '../helpers/stale-problem.js'
 import { TEST_DRIVERS } from '../helpers/test-stores.js'
@@ -110,6 +110,25 @@ function rfc850Date(ms: number): string {
   const date = new Date(ms)
   const [, dd, month, year, time] = date.toUTCString().split(' ')
   return `${days[date.getUTCDay()]}, ${dd}-${month}-${year!.slice(2)} ${time} GMT`
+}
+
+/** A 304 has no body and carries the ETag and Last-Modified it was asked about, Cache-Control: no-cache and Date. */
+function assert304Fields(response: RawResponse, validators: { readonly etag: string; readonly lastModified: string }): void {
+  assert.equal(response.status, 304)
+  assert.equal(response.body.length, 0, `a 304 sent ${response.body.length} bytes of body`)
+  assert.equal(response.headers.get('etag'), validators.etag)
+  assert.equal(response.headers.get('last-modified'), validators.lastModified)
+  assert.equal(response.headers.get('cache-control'), 'no-cache')
+  assert.match(response.headers.get('date') ?? '', IMF_FIXDATE)
+}
+
+/** A 304 has no Content-Type, no Transfer-Encoding, and no Content-Length but the 200's, `full` (RFC 9110 §15.4.5, §8.6). */
+function assert304Metadata(response: RawResponse, full: RawResponse): void {
+  assert.equal(response.status, 304)
+  assert.equal(response.headers.get('content-type'), undefined)
+  assert.equal(response.headers.get('transfer-encoding'), undefined)
+  const length = response.headers.get('content-length')
+  if (length !== undefined) assert.equal(length, full.headers.get('content-length'), `304 Content-Length: ${length}`)
 }
 
 for (const driver of TEST_DRIVERS) {
@@ -590,12 +609,7 @@ for (const driver of TEST_DRIVERS) {
         it(`to ${method} has no body and carries ETag, Last-Modified, Cache-Control: no-cache and Date`, async () => {
           const p = await freshPerson()
           const response = await rawRequest(base, method, `/persons/${p.id}`, { 'If-None-Match': p.etag })
-          assert.equal(response.status, 304)
-          assert.equal(response.body.length, 0, `a 304 sent ${response.body.length} bytes of body`)
-          assert.equal(response.headers.get('etag'), p.etag)
-          assert.equal(response.headers.get('last-modified'), p.lastModified)
-          assert.equal(response.headers.get('cache-control'), 'no-cache')
-          assert.match(response.headers.get('date') ?? '', IMF_FIXDATE)
+          assert304Fields(response, p)
         })
 
         it(`to ${method} sends no Content-Type, no Transfer-Encoding, and no Content-Length but the 200's`, async () => {
@@ -604,11 +618,7 @@ for (const driver of TEST_DRIVERS) {
           const p = await freshPerson()
           const full = await rawRequest(base, 'GET', `/persons/${p.id}`)
           const response = await rawRequest(base, method, `/persons/${p.id}`, { 'If-None-Match': p.etag })
-          assert.equal(response.status, 304)
-          assert.equal(response.headers.get('content-type'), undefined)
-          assert.equal(response.headers.get('transfer-encoding'), undefined)
-          const length = response.headers.get('content-length')
-          if (length !== undefined) assert.equal(length, full.headers.get('content-length'), `304 Content-Length: ${length}`)
+          assert304Metadata(response, full)
         })
       }
 
@@ -775,23 +785,14 @@ for (const driver of TEST_DRIVERS) {
           it(`to ${method} has no body and carries ETag, Last-Modified, Cache-Control: no-cache and Date`, async () => {
             const page = await pageSnapshot()
             const response = await rawRequest(c, method, PAGE, { 'If-None-Match': page.etag })
-            assert.equal(response.status, 304)
-            assert.equal(response.body.length, 0, `a 304 sent ${response.body.length} bytes of body`)
-            assert.equal(response.headers.get('etag'), page.etag)
-            assert.equal(response.headers.get('last-modified'), page.lastModified)
-            assert.equal(response.headers.get('cache-control'), 'no-cache')
-            assert.match(response.headers.get('date') ?? '', IMF_FIXDATE)
+            assert304Fields(response, page)
           })
 
           it(`to ${method} sends no Content-Type, no Transfer-Encoding, and no Content-Length but the 200's`, async () => {
             const page = await pageSnapshot()
             const full = await rawRequest(c, 'GET', PAGE)
             const response = await rawRequest(c, method, PAGE, { 'If-None-Match': page.etag })
-            assert.equal(response.status, 304)
-            assert.equal(response.headers.get('content-type'), undefined)
-            assert.equal(response.headers.get('transfer-encoding'), undefined)
-            const length = response.headers.get('content-length')
-            if (length !== undefined) assert.equal(length, full.headers.get('content-length'), `304 Content-Length: ${length}`)
+            assert304Metadata(response, full)
           })
         }
 
