@@ -5,6 +5,7 @@
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { send, type Answer } from '../helpers/http-answers.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
 import { STALE_PROBLEM } from '../helpers/stale-problem.js'
 import { TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
@@ -12,19 +13,6 @@ import { TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
 const WRITERS = 32
 const CLIENTS = 8
 const INCREMENTS = 25
-
-interface Answer {
-  readonly status: number
-  readonly etag: string | null
-  readonly contentType: string | null
-  readonly body: string
-}
-
-async function send(url: string, init: RequestInit = {}): Promise<Answer> {
-  const response = await fetch(url, init)
-  const body = await response.text()
-  return { status: response.status, etag: response.headers.get('etag'), contentType: response.headers.get('content-type'), body }
-}
 
 function countStatuses(answers: readonly Answer[]): Record<number, number> {
   const counts: Record<number, number> = {}

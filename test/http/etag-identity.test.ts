@@ -5,24 +5,12 @@
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { send, type Answer } from '../helpers/http-answers.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
 import { TEST_DRIVERS } from '../helpers/test-stores.js'
 
 // RFC 9110 §8.8.3: entity-tag = [ weak ] opaque-tag; a strong one has no W/ prefix
 const STRONG_ETAG = /^"[\x21\x23-\x7e\x80-\xff]*"$/
-
-interface Answer {
-  readonly status: number
-  readonly etag: string | null
-  readonly lastModified: string | null
-  readonly body: string
-}
-
-async function send(url: string, init: RequestInit = {}): Promise<Answer> {
-  const response = await fetch(url, init)
-  const body = await response.text()
-  return { status: response.status, etag: response.headers.get('etag'), lastModified: response.headers.get('last-modified'), body }
-}
 
 function strongEtag(answer: Answer): string {
   assert.ok(answer.etag !== null, `status ${answer.status} without an ETag: ${answer.body}`)
