@@ -8,13 +8,13 @@ import {
   evaluatePreconditions, formatEntityTag, parseEntityTagList,
   type ConditionalHeaders, type CurrentValidators, type PreconditionDecision,
 } from '../core/index.js'
-import type { PersonStore, PersonValidator } from '../store/person-store.js'
+import type { PersonStore, PersonValidator, StoredPerson } from '../store/person-store.js'
 import {
   checkBodyIdMatches, checkPersonId, checkPersonName, isValidPersonId, member, parseJsonObject, PERSON_ID_RULE,
 } from './person-input.js'
 import { Problem, problems } from './problems.js'
 import {
-  JSON_TYPE, pageEtag, pageRepresentation, personEtag, personJson, personRepresentation, validatorHeaders,
+  JSON_TYPE, pageEtag, pageRepresentation, personEtag, personRepresentation, validatorHeaders,
 } from './representation.js'
 import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
 import { DEFAULT_PAGE_LIMIT, PERSON_SCHEMAS } from './route-schemas.js'
@@ -94,6 +94,15 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
   const validators = (v: PersonValidator): CurrentValidators =>
     ({ etag: personEtag(store.epoch, v.version), lastModified: v.changedAt })
 
+  /**
+   * Answers with `person` as the store returned it, and keeps its bytes under its ETag, so the
+   * next GET of that version (after a write too) is served from the cache.
+   */
+  function sendPerson(reply: FastifyReply, person: StoredPerson): FastifyReply {
+    const representation = personRepresentation(store.epoch, person)
+    return sendRepresentation(reply, cache.set(representation.headers.etag!, representation))
+  }
+
   function notModified(reply: FastifyReply, headers: Record<string, string>): FastifyReply {
     // RFC 9110 §15.4.5: a 304 carries the validators and Cache-Control, and no content
     return reply.code(304).headers(headers).send()
@@ -119,8 +128,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
     const person = await store.read(id)
     if (person === undefined) throw problems.personNotFound(id)
     // keyed by the version of the row read, which may be newer than the validator above
-    const representation = personRepresentation(store.epoch, person)
-    return sendRepresentation(reply, cache.set(representation.headers.etag!, representation))
+    return sendPerson(reply, person)
   } })
 
   app.post('/persons', withSchema(PERSON_SCHEMAS.create), async (request, reply) => {
@@ -132,10 +140,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
     if (name instanceof Problem) throw name
     const result = await store.create(id, name)
     if (!result.ok) throw problems.personExists(id)
-    const { person } = result
-    return reply.code(201)
-      .headers({ ...validatorHeaders(personEtag(store.epoch, person.version), person.changedAt), location: `/persons/${id}` })
-      .send(personJson(person))
+    return sendPerson(reply.code(201).header('location', `/persons/${id}`), result.person)
   })
 
   app.put<IdRoute>('/persons/:id', withSchema(PERSON_SCHEMAS.replace), async (request, reply) => {
@@ -150,10 +155,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
       // an invalid body is answered below, after the 404 that comes first
       name = readReplacementIfValid(request.body as string | undefined, id)
       const result = name === undefined ? undefined : await store.update(id, name, expected)
-      if (result?.ok === true) {
-        const { person } = result
-        return reply.headers(validatorHeaders(personEtag(store.epoch, person.version), person.changedAt)).send(personJson(person))
-      }
+      if (result?.ok === true) return sendPerson(reply, result.person)
       // absent, or another version is stored: nothing was written; decide from the top as usual
     }
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
@@ -171,10 +173,8 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
         : await store.update(id, name, current.version)
       // lost the compare-and-set to another write: decide again against what is stored now
       if (!result.ok) continue
-      const { person } = result
-      const sent = reply.headers(validatorHeaders(personEtag(store.epoch, person.version), person.changedAt))
-      if (current === undefined) sent.code(201).header('location', `/persons/${id}`)
-      return sent.send(personJson(person))
+      if (current === undefined) reply.code(201).header('location', `/persons/${id}`)
+      return sendPerson(reply, result.person)
     }
     throw problems.writeContention()
   })
@@ -195,8 +195,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
       // RFC 7396: a member absent from the patch keeps its current value
       const result = await store.update(id, patch.name ?? current.name, current.version)
       if (!result.ok) continue
-      const { person } = result
-      return reply.headers(validatorHeaders(personEtag(store.epoch, person.version), person.changedAt)).send(personJson(person))
+      return sendPerson(reply, result.person)
     }
     throw problems.writeContention()
   })
