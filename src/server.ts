@@ -10,9 +10,10 @@ import { isValidBearerToken } from './http/bearer-auth.js'
 import { CorsOriginsError, parseCorsOrigins, type CorsOrigins } from './http/cors.js'
 import { StoreUnavailableError } from './store/person-store.js'
 import { DEFAULT_DATABASE_URL, DatabaseUrlError, openStore, type StoreOptions } from './store/open-store.js'
+import { SqliteInUseError, type SqliteLocking } from './store/sqlite/sqlite-person-store.js'
 
 const USAGE = `Usage: ifmatch [--port N] [--host ADDR] [--database URL] [--workers N] [--pool-size N] [--cors-origins LIST]
-               [--sqlite-synchronous NORMAL|FULL]
+               [--sqlite-synchronous NORMAL|FULL] [--sqlite-locking exclusive|shared]
 
 Serves the persons API with ETags and conditional requests (see README.md).
 
@@ -30,6 +31,10 @@ Options (each overrides its environment variable):
   --sqlite-synchronous NORMAL|FULL
                     SQLite commit durability (SQLITE_SYNCHRONOUS, default NORMAL): NORMAL survives
                     any process crash or kill, FULL also a power loss (one fsync per write)
+  --sqlite-locking exclusive|shared
+                    who may open the SQLite file (SQLITE_LOCKING, default exclusive; shared with
+                    --workers): exclusive lets this one process in and reads faster, shared lets
+                    any number of processes in, every one of which must say shared
   -h, --help        print this help and exit
 
 Environment only:
@@ -74,6 +79,14 @@ function synchronousMode(raw: string | undefined): 'FULL' | 'NORMAL' | undefined
   return mode
 }
 
+function lockingMode(raw: string | undefined, workers: number): SqliteLocking | undefined {
+  if (raw === undefined) return workers > 1 ? 'shared' : undefined
+  const mode = raw.toLowerCase()
+  if (mode !== 'exclusive' && mode !== 'shared') throw new UsageError(`--sqlite-locking must be exclusive or shared, got ${JSON.stringify(raw)}`)
+  if (mode === 'exclusive' && workers > 1) throw new UsageError('--sqlite-locking exclusive lets one process in, so it cannot go with --workers above 1')
+  return mode
+}
+
 function corsOrigins(raw: string | undefined): CorsOrigins | undefined {
   try {
     return parseCorsOrigins(raw)
@@ -93,6 +106,7 @@ function readConfig(argv: string[]): Config | 'help' {
       workers: { type: 'string' },
       'pool-size': { type: 'string' },
       'sqlite-synchronous': { type: 'string' },
+      'sqlite-locking': { type: 'string' },
       'cors-origins': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -107,6 +121,7 @@ function readConfig(argv: string[]): Config | 'help' {
   if (env.API_TOKEN !== undefined && !isValidBearerToken(env.API_TOKEN)) {
     throw new UsageError('API_TOKEN must be a bearer token (RFC 6750): letters, digits and - . _ ~ + /, then optional =; unset it to leave writes open')
   }
+  const workers = wholeNumber('--workers', values.workers ?? process.env.WORKERS, 1, 256) ?? 1
   return {
     logLevel,
     prettyLogs: logFormat === 'pretty',
@@ -117,10 +132,11 @@ function readConfig(argv: string[]): Config | 'help' {
     port: wholeNumber('--port', values.port ?? process.env.PORT, 0, 65535) ?? 5000,
     host: values.host ?? process.env.HOST ?? '127.0.0.1',
     databaseUrl: values.database ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
-    workers: wholeNumber('--workers', values.workers ?? process.env.WORKERS, 1, 256) ?? 1,
+    workers,
     storeOptions: {
       poolSize: wholeNumber('--pool-size', values['pool-size'] ?? process.env.DATABASE_POOL_SIZE, 1, 1000),
       sqliteSynchronous: synchronousMode(values['sqlite-synchronous'] ?? process.env.SQLITE_SYNCHRONOUS),
+      sqliteLocking: lockingMode(values['sqlite-locking'] ?? process.env.SQLITE_LOCKING, workers),
     },
     corsOrigins: corsOrigins(values['cors-origins'] ?? process.env.CORS_ORIGINS),
   }
@@ -133,6 +149,10 @@ async function openConfiguredStore(config: Config) {
     if (error instanceof DatabaseUrlError) {
       process.stderr.write(`ifmatch: ${error.message}\n`)
       process.exit(2)
+    }
+    if (error instanceof SqliteInUseError) {
+      process.stderr.write(`ifmatch: ${error.message}\n`)
+      process.exit(1)
     }
     if (error instanceof StoreUnavailableError) {
       const cause = error.cause instanceof Error ? `: ${error.cause.message}` : ''

@@ -22,10 +22,13 @@ export type StoreObserver = (operation: StoreOperation, outcome: 'ok' | 'error',
 export class InstrumentedPersonStore implements PersonStore {
   readonly epoch: string
   readonly driver: PersonStore['driver']
+  /** Passed through untimed: two clock reads would cost as much as the read itself. */
+  readonly immediate: PersonStore['immediate']
 
   constructor(private readonly inner: PersonStore, private readonly observe: StoreObserver) {
     this.epoch = inner.epoch
     this.driver = inner.driver
+    this.immediate = inner.immediate
   }
 
   readValidator(id: string): Promise<PersonValidator | undefined> {

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path'
 import type { PersonStore } from './person-store.js'
 import { PostgresPersonStore } from './postgres/postgres-person-store.js'
-import { SqlitePersonStore } from './sqlite/sqlite-person-store.js'
+import { SqlitePersonStore, type SqliteLocking, type SqliteOptions } from './sqlite/sqlite-person-store.js'
 
 /** Settings that apply to one driver only; the others ignore them. */
 export interface StoreOptions {
@@ -10,6 +10,8 @@ export interface StoreOptions {
   readonly poolSize?: number | undefined
   /** SQLite: PRAGMA synchronous (default NORMAL; FULL also survives a power loss). */
   readonly sqliteSynchronous?: 'FULL' | 'NORMAL' | undefined
+  /** SQLite: `exclusive` (default: one process owns the file, reads are cheaper) or `shared` (many processes). */
+  readonly sqliteLocking?: SqliteLocking | undefined
 }
 
 /** The embedded default: a SQLite file under ./data/, created if absent. */
@@ -31,8 +33,11 @@ export async function openStore(url: string = DEFAULT_DATABASE_URL, options: Sto
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length).replace(/^\/\//, '')
     if (path === '') throw new DatabaseUrlError('DATABASE_URL sqlite: needs a file path, as in sqlite:./data/ifmatch.sqlite')
-    return SqlitePersonStore.open(path === ':memory:' ? path : resolve(path),
-      options.sqliteSynchronous === undefined ? {} : { synchronous: options.sqliteSynchronous })
+    const sqliteOptions: SqliteOptions = {
+      ...(options.sqliteSynchronous === undefined ? {} : { synchronous: options.sqliteSynchronous }),
+      ...(options.sqliteLocking === undefined ? {} : { locking: options.sqliteLocking }),
+    }
+    return SqlitePersonStore.open(path === ':memory:' ? path : resolve(path), sqliteOptions)
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     return PostgresPersonStore.open(url, options.poolSize === undefined ? {} : { poolSize: options.poolSize })

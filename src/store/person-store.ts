@@ -41,6 +41,16 @@ export interface PageRequest {
   readonly after?: string | undefined
 }
 
+/**
+ * The two validator reads, answered synchronously: what a driver offers when it can answer them
+ * without waiting on I/O (SQLite, whose file this process reads in place). The HTTP layer answers
+ * conditional GETs from them before any routing. They throw what the async reads would reject with.
+ */
+export interface ImmediateReads {
+  readValidator(id: string): PersonValidator | undefined
+  readCollectionValidator(): CollectionValidator
+}
+
 /** Expected outcomes of a write are values, not exceptions. */
 export type WriteResult =
   | { readonly ok: true; readonly person: StoredPerson }
@@ -60,6 +70,8 @@ export interface PersonStore {
   /** Random per database, fixed for its lifetime; part of every ETag. */
   readonly epoch: string
   readonly driver: 'sqlite' | 'postgres'
+  /** The validator reads without a promise, for a driver that can answer them at once; else absent. */
+  readonly immediate?: ImmediateReads | undefined
 
   /** The validator only (for 304/412 decisions), or undefined when absent. */
   readValidator(id: string): Promise<PersonValidator | undefined>

@@ -8,20 +8,33 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import type { PersonStore } from '../../src/store/person-store.js'
-import { openStore } from '../../src/store/open-store.js'
+import { openStore, type StoreOptions } from '../../src/store/open-store.js'
 
 export interface TestDatabase {
   /** The DATABASE_URL of this fresh database, for starting server processes on it. */
   readonly url: string
+  /**
+   * The environment a server process on this database needs besides DATABASE_URL: for a SQLite
+   * database made `shared`, SQLITE_LOCKING=shared, so that more than one process can open it.
+   */
+  readonly env: Readonly<Record<string, string>>
   /** Opens one more store on the same database (as another process would). */
   openStore(): Promise<PersonStore>
   /** Removes the database. */
   cleanup(): Promise<void>
 }
 
+export interface DatabaseOptions {
+  /**
+   * More than one store or process will open it at once: SQLite then opens it in shared locking
+   * mode (the default, exclusive, lets one in). PostgreSQL is always shared.
+   */
+  readonly shared?: boolean
+}
+
 export interface TestDriver {
   readonly name: 'sqlite' | 'postgres'
-  createDatabase(): Promise<TestDatabase>
+  createDatabase(options?: DatabaseOptions): Promise<TestDatabase>
 }
 
 /** A fresh temporary directory, removed by `cleanup`. */
@@ -32,10 +45,17 @@ export function tempDir(prefix = 'ifmatch-test-'): { path: string; cleanup: () =
 
 const sqlite: TestDriver = {
   name: 'sqlite',
-  async createDatabase() {
+  async createDatabase(options: DatabaseOptions = {}) {
     const dir = tempDir()
     const url = `sqlite:${join(dir.path, 'ifmatch.sqlite')}`
-    return { url, openStore: () => openStore(url), cleanup: async () => dir.cleanup() }
+    const storeOptions: StoreOptions = options.shared === true ? { sqliteLocking: 'shared' } : {}
+    const env: Record<string, string> = options.shared === true ? { SQLITE_LOCKING: 'shared' } : {}
+    return {
+      url,
+      env,
+      openStore: () => openStore(url, storeOptions),
+      cleanup: async () => dir.cleanup(),
+    }
   },
 }
 
@@ -71,6 +91,7 @@ const postgres: TestDriver = {
     const url = postgresUrl(name)
     return {
       url,
+      env: {},
       openStore: () => openStore(url),
       cleanup: () => pgAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
     }

@@ -191,7 +191,7 @@ for (const driver of TEST_DRIVERS) {
       let servers: RunningServer[] = []
 
       before(async () => {
-        database = await driver.createDatabase()
+        database = await driver.createDatabase({ shared: true })
         servers = [await startServer({ database }), await startServer({ database })]
       })
 

@@ -34,9 +34,9 @@ for (const driver of TEST_DRIVERS) {
     let a: ServerProcess
     let b: ServerProcess
     before(async () => {
-      database = await driver.createDatabase()
-      a = await spawnServer(database.url)
-      b = await spawnServer(database.url)
+      database = await driver.createDatabase({ shared: true })
+      a = await spawnServer(database.url, [], undefined, database.env)
+      b = await spawnServer(database.url, [], undefined, database.env)
       for (const id of ['c1', 'c2', 'c3']) {
         const response = await fetch(`${a.baseUrl}/persons`, { method: 'POST', body: JSON.stringify({ person_id: id, person_name: `Name ${id}` }) })
         await response.arrayBuffer()

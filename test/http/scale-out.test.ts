@@ -67,12 +67,12 @@ async function createPerson(baseUrl: string, id: string, name: string): Promise<
 interface Setup {
   readonly name: string
   /** Starts the processes, adding each to `started` as soon as it runs; returns the two base URLs to alternate. */
-  start(databaseUrl: string, started: ServerProcess[]): Promise<readonly [string, string]>
+  start(database: TestDatabase, started: ServerProcess[]): Promise<readonly [string, string]>
 }
 
-async function spawnAll(databaseUrl: string, argsList: readonly (readonly string[])[], started: ServerProcess[]): Promise<ServerProcess[]> {
+async function spawnAll(database: TestDatabase, argsList: readonly (readonly string[])[], started: ServerProcess[]): Promise<ServerProcess[]> {
   // started at once on purpose: concurrent starts on one fresh database must not race its migration
-  const results = await Promise.allSettled(argsList.map((args) => spawnServer(databaseUrl, args)))
+  const results = await Promise.allSettled(argsList.map((args) => spawnServer(database.url, args, undefined, database.env)))
   const servers: ServerProcess[] = []
   for (const result of results) {
     if (result.status === 'fulfilled') {
@@ -88,17 +88,18 @@ async function spawnAll(databaseUrl: string, argsList: readonly (readonly string
 const SETUPS: readonly Setup[] = [
   {
     name: 'two server processes on different ports',
-    async start(databaseUrl, started) {
-      const [a, b] = await spawnAll(databaseUrl, [[], []], started)
+    async start(database, started) {
+      const [a, b] = await spawnAll(database, [[], []], started)
       assert.notEqual(a!.baseUrl, b!.baseUrl)
       return [a!.baseUrl, b!.baseUrl]
     },
   },
   {
     name: 'one server process with --workers 2',
-    async start(databaseUrl, started) {
+    async start(database, started) {
       // which worker answers is not observable over HTTP; the same checks must hold whichever does
-      const [server] = await spawnAll(databaseUrl, [['--workers', '2']], started)
+      // (--workers opens SQLite shared by itself: no SQLITE_LOCKING needed)
+      const [server] = await spawnAll({ ...database, env: {} }, [['--workers', '2']], started)
       return [server!.baseUrl, server!.baseUrl]
     },
   },
@@ -113,8 +114,8 @@ for (const driver of TEST_DRIVERS) {
         let urls: readonly [string, string] = ['', '']
 
         before(async () => {
-          database = await driver.createDatabase()
-          urls = await setup.start(database.url, processes)
+          database = await driver.createDatabase({ shared: true })
+          urls = await setup.start(database, processes)
         })
 
         after(async () => {

@@ -334,8 +334,9 @@ describe('SQLite going away', () => {
     let locker: Database.Database | undefined
 
     before(async () => {
-      database = await sqlite.createDatabase()
-      server = await spawnServer(database.url)
+      // shared: the locker below is another process on the same file
+      database = await sqlite.createDatabase({ shared: true })
+      server = await spawnServer(database.url, [], undefined, database.env)
     })
 
     after(async () => {

@@ -352,7 +352,7 @@ for (const driver of TEST_DRIVERS) {
       let second: PersonStore
 
       before(async () => {
-        shared = await driver.createDatabase()
+        shared = await driver.createDatabase({ shared: true })
         first = await shared.openStore()
         second = await shared.openStore()
       })
@@ -475,7 +475,7 @@ for (const driver of TEST_DRIVERS) {
     describe('two stores opened at the same moment on a fresh database', () => {
       // as two server processes starting together would: the schema is created once, one epoch
       it('agree on the epoch and both work', async () => {
-        const db = await driver.createDatabase()
+        const db = await driver.createDatabase({ shared: true })
         try {
           const [one, two] = await Promise.all([db.openStore(), db.openStore()])
           try {
