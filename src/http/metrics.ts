@@ -1,7 +1,8 @@
 /**
  * The service's Prometheus metrics (prom-client), one Registry per app so that many apps can live
- * in one process (tests build dozens). The request path costs one Map lookup and one increment;
- * label children are created once and cached.
+ * in one process (tests build dozens). A request is counted in plain numbers (one Map lookup and
+ * one increment); prom-client is handed the totals when /metrics is scraped, so that a 304 does
+ * not pay for its label hashing.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
@@ -28,53 +29,68 @@ export interface MetricsOptions {
  */
 export class ServiceMetrics {
   readonly registry = new Registry()
-  private readonly requests: Counter<'route' | 'method' | 'status'>
+  // requests by route, method and status: the totals prom-client reads on a scrape
+  private readonly requestCounts = new Map<string, { labels: { route: string; method: string; status: string }; count: number }>()
   private readonly children = new Map<string, Counter.Internal>()
-  private readonly conditional: { notModified: Counter.Internal; full: Counter.Internal; other: Counter.Internal }
-  private readonly bytesSaved: Counter
-  private readonly unknownSize: Counter
+  private readonly conditionalCounts = { not_modified: 0, full: 0, other: 0 }
+  private bytesSavedCount = 0
+  private unknownSizeCount = 0
   private readonly preconditionFailed: Counter<'route' | 'method'>
   private readonly preconditionRequired: Counter<'route' | 'method'>
   private readonly storeChildren = new Map<string, Histogram.Internal<'operation' | 'outcome'>>()
   private readonly storeSeconds: Histogram<'operation' | 'outcome'>
   // ETag → byte length of the body last sent with it: what a later 304 for that ETag did not send
   private readonly bodySizes = new Map<string, number>()
-  private notModifiedCount = 0
-  private conditionalCount = 0
 
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry]
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry })
-    this.requests = new Counter({
+    const metrics = this
+    new Counter({
       name: 'ifmatch_http_requests_total', help: 'HTTP requests answered, by route pattern, method and status.',
       labelNames: ['route', 'method', 'status'], registers,
+      collect() {
+        this.reset()
+        for (const { labels, count } of metrics.requestCounts.values()) this.inc(labels, count)
+      },
     })
-    const conditional = new Counter({
+    new Counter({
       name: 'ifmatch_conditional_get_requests_total',
       help: 'GET and HEAD requests with If-None-Match or If-Modified-Since, by outcome: not_modified (304), full (2xx, the representation was sent), other.',
       labelNames: ['outcome'], registers,
+      // every outcome is exported from the start, at 0, so that rate() over them works before the first conditional GET
+      collect() {
+        this.reset()
+        for (const [outcome, count] of Object.entries(metrics.conditionalCounts)) this.inc({ outcome }, count)
+      },
     })
-    this.conditional = { notModified: conditional.labels('not_modified'), full: conditional.labels('full'), other: conditional.labels('other') }
-    // exported from the start, at 0, so that rate() over them works before the first conditional GET
-    for (const child of Object.values(this.conditional)) child.inc(0)
-    const metrics = this
     new Gauge({
       name: 'ifmatch_conditional_get_not_modified_ratio',
       help: 'The share of conditional GET/HEAD requests answered 304 since the process started (0 when there were none).',
       registers,
       collect() {
-        this.set(metrics.conditionalCount === 0 ? 0 : metrics.notModifiedCount / metrics.conditionalCount)
+        const { not_modified: notModified, full, other } = metrics.conditionalCounts
+        const all = notModified + full + other
+        this.set(all === 0 ? 0 : notModified / all)
       },
     })
-    this.bytesSaved = new Counter({
+    new Counter({
       name: 'ifmatch_not_modified_bytes_saved_total',
       help: 'Body bytes that 304 answers to GET did not send: the size of the body last sent with the same ETag by this process.',
       registers,
+      collect() {
+        this.reset()
+        this.inc(metrics.bytesSavedCount)
+      },
     })
-    this.unknownSize = new Counter({
+    new Counter({
       name: 'ifmatch_not_modified_unknown_size_total',
       help: '304 answers to GET whose body size this process did not know (it never sent that ETag with a body), so not in bytes saved.',
       registers,
+      collect() {
+        this.reset()
+        this.inc(metrics.unknownSizeCount)
+      },
     })
     this.preconditionFailed = new Counter({
       name: 'ifmatch_precondition_failed_total', help: '412 Precondition Failed answers, by route and method.',
@@ -85,7 +101,7 @@ export class ServiceMetrics {
       labelNames: ['route', 'method'], registers,
     })
     this.storeSeconds = new Histogram({
-      name: 'ifmatch_store_operation_duration_seconds', help: 'Time of each store call, by operation and outcome (ok, or error: it threw).',
+      name: 'ifmatch_store_operation_duration_seconds', help: 'Time of each store call, by operation and outcome (ok, or error: it threw). The validator reads of the read fast path (304s and cached 200s answered before routing) are not timed.',
       labelNames: ['operation', 'outcome'], buckets: STORE_BUCKETS, registers,
     })
   }
@@ -101,31 +117,43 @@ export class ServiceMetrics {
     child.observe(seconds)
   }
 
-  /** Counts one response just before it is sent; `payload` is the serialised body, if any. */
+  /** Counts one response Fastify is about to send; `payload` is the serialised body, if any. */
   observeResponse(request: FastifyRequest, reply: FastifyReply, payload: unknown): void {
     const route = request.is404 ? UNMATCHED_ROUTE : request.routeOptions.url ?? UNMATCHED_ROUTE
-    const { method } = request
-    const status = reply.statusCode
-    this.child(this.requests, route, method, String(status)).inc()
+    const headers = request.headers
+    const etag = reply.getHeader('etag')
+    const size = typeof payload === 'string' ? Buffer.byteLength(payload) : Buffer.isBuffer(payload) ? payload.length : undefined
+    this.countResponse(route, request.method, reply.statusCode,
+      headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined,
+      typeof etag === 'string' ? etag : undefined, size)
+  }
+
+  /**
+   * Counts one response: its route pattern, method and status; whether the request was a
+   * conditional GET/HEAD (If-None-Match or If-Modified-Since); the ETag it carries and the byte
+   * length of its body, if any.
+   */
+  countResponse(route: string, method: string, status: number, conditional: boolean, etag: string | undefined, bodySize: number | undefined): void {
+    const key = `${route} ${method} ${status}`
+    const counted = this.requestCounts.get(key)
+    if (counted === undefined) this.requestCounts.set(key, { labels: { route, method, status: String(status) }, count: 1 })
+    else counted.count++
     if (status === 412) this.child(this.preconditionFailed, route, method).inc()
     else if (status === 428) this.child(this.preconditionRequired, route, method).inc()
     if (method !== 'GET' && method !== 'HEAD') {
-      if (status === 200 || status === 201) this.rememberBodySize(reply, payload)
+      if (status === 200 || status === 201) this.rememberBodySize(etag, bodySize)
       return
     }
-    const headers = request.headers
-    if (headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined) {
-      this.conditionalCount++
+    if (conditional) {
       if (status === 304) {
-        this.notModifiedCount++
-        this.conditional.notModified.inc()
-        if (method === 'GET') this.countBytesSaved(reply)
+        this.conditionalCounts.not_modified++
+        if (method === 'GET') this.countBytesSaved(etag)
         return
       }
-      if (status >= 200 && status < 300) this.conditional.full.inc()
-      else this.conditional.other.inc()
+      if (status >= 200 && status < 300) this.conditionalCounts.full++
+      else this.conditionalCounts.other++
     }
-    if (status === 200 && method === 'GET') this.rememberBodySize(reply, payload)
+    if (status === 200 && method === 'GET') this.rememberBodySize(etag, bodySize)
   }
 
   // prom-client hashes the label values on every labels() call: each child is looked up once
@@ -139,19 +167,15 @@ export class ServiceMetrics {
     return child
   }
 
-  private countBytesSaved(reply: FastifyReply): void {
-    const etag = reply.getHeader('etag')
-    const size = typeof etag === 'string' ? this.bodySizes.get(etag) : undefined
-    if (size === undefined) this.unknownSize.inc()
-    else this.bytesSaved.inc(size)
+  private countBytesSaved(etag: string | undefined): void {
+    const size = etag === undefined ? undefined : this.bodySizes.get(etag)
+    if (size === undefined) this.unknownSizeCount++
+    else this.bytesSavedCount += size
   }
 
   // a strong ETag names one representation, so its size never changes: measured once
-  private rememberBodySize(reply: FastifyReply, payload: unknown): void {
-    const etag = reply.getHeader('etag')
-    if (typeof etag !== 'string' || this.bodySizes.has(etag)) return
-    const size = typeof payload === 'string' ? Buffer.byteLength(payload) : Buffer.isBuffer(payload) ? payload.length : undefined
-    if (size === undefined) return
+  private rememberBodySize(etag: string | undefined, size: number | undefined): void {
+    if (etag === undefined || size === undefined || this.bodySizes.has(etag)) return
     this.bodySizes.set(etag, size)
     if (this.bodySizes.size > REMEMBERED_BODY_SIZES) this.bodySizes.delete(this.bodySizes.keys().next().value!)
   }

@@ -12,7 +12,7 @@ import { BODY_LIMIT_BYTES, Problem, problems } from './problems.js'
 export const MAX_PAGE_LIMIT = 1000
 /** API.md: a page holds 100 persons unless `limit` says otherwise. */
 export const DEFAULT_PAGE_LIMIT = 100
-const PAGE_LIMIT_PATTERN = '^(?=[0-9]{1,4}$)0*(?:[1-9][0-9]{0,2}|1000)$'
+export const PAGE_LIMIT_PATTERN = '^(?=[0-9]{1,4}$)0*(?:[1-9][0-9]{0,2}|1000)$'
 
 /** What each query parameter must be, in the words of the 400 that says it is not. */
 export const QUERY_RULES: Readonly<Record<string, string>> = {

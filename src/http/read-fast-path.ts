@@ -1,0 +1,132 @@
+/**
+ * The hot read path. A GET or HEAD of a person or of a page whose answer is a `304`, or a `200`
+ * whose bytes are already cached under the current ETag, is answered on the raw node:http request,
+ * before Fastify routes it: that is most of what a busy ETag service answers, and most of its cost
+ * was the framework's. It decides exactly as persons-routes.ts does (the same synchronous
+ * validator read, the same evaluatePreconditions, the same headers and bytes) and declines
+ * everything else, which Fastify then answers as usual: a 404, a 412, a cache miss, a URL it
+ * would have to decode, a request with a body or an X-Request-Id, and any request while the
+ * server shuts down. The tests compare its answers with the framework's, header by header.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { evaluatePreconditions, formatEntityTag, type EntityTag } from '../core/index.js'
+import type { ImmediateReads } from '../store/person-store.js'
+import type { ServiceMetrics } from './metrics.js'
+import { PERSON_ID_PATTERN } from './person-input.js'
+import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
+import { JSON_TYPE, pageEtag, personEtag, validatorHeaders } from './representation.js'
+import { DEFAULT_PAGE_LIMIT, PAGE_LIMIT_PATTERN } from './route-schemas.js'
+import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from './security-headers.js'
+
+export interface ReadFastPathOptions {
+  readonly reads: ImmediateReads
+  readonly epoch: string
+  readonly cache: RepresentationCache
+  readonly metrics: ServiceMetrics
+  /** True from the moment the server starts closing: Fastify then answers with Connection: close. */
+  readonly closing: () => boolean
+}
+
+/** Answers `request` and returns true, or returns false having written nothing. */
+export type ReadFastPath = (request: IncomingMessage, response: ServerResponse) => boolean
+
+// the route patterns, as metrics label them on either path
+const PERSON_ROUTE = '/persons/:id'
+const COLLECTION_ROUTE = '/persons'
+
+const PERSON_PREFIX = '/persons/'
+const PERSON_ID = new RegExp(PERSON_ID_PATTERN)
+const PAGE_LIMIT = new RegExp(PAGE_LIMIT_PATTERN)
+// the two query forms the service itself writes (the Link to the next page) and clients send;
+// any other (repeated, escaped or unknown parameters, an empty query) goes to Fastify's parser
+const PAGE_QUERY = /^\?limit=([0-9]{1,4})(?:&after=([A-Za-z0-9._~-]{1,64}))?$/
+
+// every answer carries these, as the app's onSend hook adds them on the framework's path
+const SECURITY_FIELDS: readonly string[] = Object.entries({ ...SECURITY_HEADERS, 'content-security-policy': CONTENT_SECURITY_POLICY }).flat()
+
+interface Target {
+  readonly route: string
+  readonly etag: EntityTag
+  readonly lastModified: number
+}
+
+/** Builds the fast path for a store whose validator reads are immediate. */
+export function readFastPath(options: ReadFastPathOptions): ReadFastPath {
+  const { reads, epoch, cache, metrics } = options
+
+  // the resource a URL names and its current validator; undefined to decline
+  function target(url: string): Target | undefined {
+    if (url.startsWith(PERSON_PREFIX)) {
+      const id = url.slice(PERSON_PREFIX.length)
+      if (!PERSON_ID.test(id)) return undefined
+      const current = reads.readValidator(id)
+      // an absent person is a 404 problem: the framework's to answer
+      if (current === undefined) return undefined
+      return { route: PERSON_ROUTE, etag: personEtag(epoch, current.version), lastModified: current.changedAt }
+    }
+    let limit = DEFAULT_PAGE_LIMIT
+    let after: string | undefined
+    if (url !== COLLECTION_ROUTE) {
+      if (!url.startsWith(COLLECTION_ROUTE)) return undefined
+      const query = PAGE_QUERY.exec(url.slice(COLLECTION_ROUTE.length))
+      if (query === null || !PAGE_LIMIT.test(query[1]!)) return undefined
+      limit = Number(query[1])
+      after = query[2]
+    }
+    const collection = reads.readCollectionValidator()
+    return { route: COLLECTION_ROUTE, etag: pageEtag(epoch, collection.revision, limit, after), lastModified: collection.changedAt }
+  }
+
+  return function answer(request: IncomingMessage, response: ServerResponse): boolean {
+    const { method, headers } = request
+    if ((method !== 'GET' && method !== 'HEAD') || options.closing()) return false
+    // a body (which Fastify would read), or an id to echo and log under: the framework's path
+    if (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined) return false
+    if (headers['x-request-id'] !== undefined) return false
+    let found: Target | undefined
+    try {
+      found = target(request.url!)
+    } catch {
+      // the store is unavailable: the framework's path answers 503 with what it knows
+      return false
+    }
+    if (found === undefined) return false
+    const decision = evaluatePreconditions({
+      method,
+      headers: {
+        ifMatch: headers['if-match'],
+        ifNoneMatch: headers['if-none-match'],
+        ifModifiedSince: headers['if-modified-since'],
+        ifUnmodifiedSince: headers['if-unmodified-since'],
+      },
+      current: { etag: found.etag, lastModified: found.lastModified },
+    })
+    const conditional = headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined
+    if (decision.outcome === 'not-modified') {
+      const validators = validatorHeaders(found.etag, found.lastModified)
+      // RFC 9110 §15.4.5: the validators and Cache-Control, no content and no Content-Type
+      response.writeHead(304, [...fields(validators), ...SECURITY_FIELDS])
+      response.end()
+      metrics.countResponse(found.route, method, 304, conditional, validators.etag, undefined)
+      return true
+    }
+    // a 412 is a problem the framework writes
+    if (decision.outcome !== 'proceed') return false
+    const cached: CachedRepresentation | undefined = cache.get(formatEntityTag(found.etag))
+    if (cached === undefined) return false
+    const { body } = cached
+    response.writeHead(200, [
+      ...fields(cached.headers), 'content-type', JSON_TYPE, ...SECURITY_FIELDS, 'content-length', String(body.length),
+    ])
+    // Node sends no content in an answer to HEAD, and keeps the Content-Length of the 200
+    response.end(method === 'HEAD' ? undefined : body)
+    metrics.countResponse(found.route, method, 200, conditional, cached.headers.etag, body.length)
+    return true
+  }
+}
+
+function fields(headers: Readonly<Record<string, string>>): string[] {
+  const list: string[] = []
+  for (const name in headers) list.push(name, headers[name]!)
+  return list
+}
