@@ -77,9 +77,9 @@ function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
 /** Builds the service around `store`. */
 export function buildApp(options: AppOptions): FastifyInstance {
   const logger = options.logger ?? false
-  const metrics = new ServiceMetrics({ processMetrics: options.processMetrics === true })
-  const store = new InstrumentedPersonStore(options.store, metrics.observeStore)
   const cache = new RepresentationCache(options.cacheBytes)
+  const metrics = new ServiceMetrics({ processMetrics: options.processMetrics === true, bodySize: (etag) => cache.sizeOf(etag) })
+  const store = new InstrumentedPersonStore(options.store, metrics.observeStore)
   let closing = false
   // reads the framework would answer with more than a 304 or cached 200 cannot take the fast path:
   // a request log, a token on reads, or CORS headers (Vary: Origin on every answer)
@@ -145,11 +145,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
   if (options.corsOrigins !== undefined) registerCors(app, options.corsOrigins)
 
   // the one hook every response passes: security headers, the request id, and the metrics
-  app.addHook('onSend', (request, reply, payload, done) => {
+  app.addHook('onSend', (request, reply, _payload, done) => {
     secure(reply)
     // a client that sent X-Request-Id gets back the id its request is logged under
     if (request.headers['x-request-id'] !== undefined) reply.header('x-request-id', request.id)
-    metrics.observeResponse(request, reply, payload)
+    metrics.observeResponse(request, reply)
     done()
   })
 

@@ -8,9 +8,6 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { StoreObserver, StoreOperation } from '../store/instrumented-person-store.js'
 
-/** How many ETags the "bytes saved" estimate remembers the body size of (oldest forgotten first). */
-export const REMEMBERED_BODY_SIZES = 10_000
-
 // store calls take tens of microseconds (SQLite) to tens of milliseconds (PostgreSQL over a network)
 const STORE_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 
@@ -21,6 +18,11 @@ const UNMATCHED_ROUTE = 'unmatched'
 export interface MetricsOptions {
   /** Also export prom-client's process metrics (CPU, memory, event loop lag, …); the server does. */
   readonly processMetrics?: boolean
+  /**
+   * The byte length of the body this process holds under a strong ETag (the representation
+   * cache), if any: what a 304 for that ETag did not send.
+   */
+  readonly bodySize?: (etag: string) => number | undefined
 }
 
 /**
@@ -39,11 +41,11 @@ export class ServiceMetrics {
   private readonly preconditionRequired: Counter<'route' | 'method'>
   private readonly storeChildren = new Map<string, Histogram.Internal<'operation' | 'outcome'>>()
   private readonly storeSeconds: Histogram<'operation' | 'outcome'>
-  // ETag → byte length of the body last sent with it: what a later 304 for that ETag did not send
-  private readonly bodySizes = new Map<string, number>()
+  private readonly bodySize: (etag: string) => number | undefined
 
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry]
+    this.bodySize = options.bodySize ?? (() => undefined)
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry })
     const metrics = this
     new Counter({
@@ -76,7 +78,7 @@ export class ServiceMetrics {
     })
     new Counter({
       name: 'ifmatch_not_modified_bytes_saved_total',
-      help: 'Body bytes that 304 answers to GET did not send: the size of the body last sent with the same ETag by this process.',
+      help: 'Body bytes that 304 answers to GET did not send: the size of the representation this process holds under the same ETag.',
       registers,
       collect() {
         this.reset()
@@ -85,7 +87,7 @@ export class ServiceMetrics {
     })
     new Counter({
       name: 'ifmatch_not_modified_unknown_size_total',
-      help: '304 answers to GET whose body size this process did not know (it never sent that ETag with a body), so not in bytes saved.',
+      help: '304 answers to GET whose body size this process did not know (it holds no representation under that ETag), so not in bytes saved.',
       registers,
       collect() {
         this.reset()
@@ -117,34 +119,28 @@ export class ServiceMetrics {
     child.observe(seconds)
   }
 
-  /** Counts one response Fastify is about to send; `payload` is the serialised body, if any. */
-  observeResponse(request: FastifyRequest, reply: FastifyReply, payload: unknown): void {
+  /** Counts one response Fastify is about to send. */
+  observeResponse(request: FastifyRequest, reply: FastifyReply): void {
     const route = request.is404 ? UNMATCHED_ROUTE : request.routeOptions.url ?? UNMATCHED_ROUTE
     const headers = request.headers
     const etag = reply.getHeader('etag')
-    const size = typeof payload === 'string' ? Buffer.byteLength(payload) : Buffer.isBuffer(payload) ? payload.length : undefined
     this.countResponse(route, request.method, reply.statusCode,
       headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined,
-      typeof etag === 'string' ? etag : undefined, size)
+      typeof etag === 'string' ? etag : undefined)
   }
 
   /**
    * Counts one response: its route pattern, method and status; whether the request was a
-   * conditional GET/HEAD (If-None-Match or If-Modified-Since); the ETag it carries and the byte
-   * length of its body, if any.
+   * conditional GET/HEAD (If-None-Match or If-Modified-Since); the ETag it carries, if any.
    */
-  countResponse(route: string, method: string, status: number, conditional: boolean, etag: string | undefined, bodySize: number | undefined): void {
+  countResponse(route: string, method: string, status: number, conditional: boolean, etag: string | undefined): void {
     const key = `${route} ${method} ${status}`
     const counted = this.requestCounts.get(key)
     if (counted === undefined) this.requestCounts.set(key, { labels: { route, method, status: String(status) }, count: 1 })
     else counted.count++
     if (status === 412) this.child(this.preconditionFailed, route, method).inc()
     else if (status === 428) this.child(this.preconditionRequired, route, method).inc()
-    if (method !== 'GET' && method !== 'HEAD') {
-      if (status === 200 || status === 201) this.rememberBodySize(etag, bodySize)
-      return
-    }
-    if (conditional) {
+    if (conditional && (method === 'GET' || method === 'HEAD')) {
       if (status === 304) {
         this.conditionalCounts.not_modified++
         if (method === 'GET') this.countBytesSaved(etag)
@@ -153,7 +149,6 @@ export class ServiceMetrics {
       if (status >= 200 && status < 300) this.conditionalCounts.full++
       else this.conditionalCounts.other++
     }
-    if (status === 200 && method === 'GET') this.rememberBodySize(etag, bodySize)
   }
 
   // prom-client hashes the label values on every labels() call: each child is looked up once
@@ -168,15 +163,8 @@ export class ServiceMetrics {
   }
 
   private countBytesSaved(etag: string | undefined): void {
-    const size = etag === undefined ? undefined : this.bodySizes.get(etag)
+    const size = etag === undefined ? undefined : this.bodySize(etag)
     if (size === undefined) this.unknownSizeCount++
     else this.bytesSavedCount += size
-  }
-
-  // a strong ETag names one representation, so its size never changes: measured once
-  private rememberBodySize(etag: string | undefined, size: number | undefined): void {
-    if (etag === undefined || size === undefined || this.bodySizes.has(etag)) return
-    this.bodySizes.set(etag, size)
-    if (this.bodySizes.size > REMEMBERED_BODY_SIZES) this.bodySizes.delete(this.bodySizes.keys().next().value!)
   }
 }

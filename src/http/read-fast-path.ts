@@ -107,7 +107,7 @@ export function readFastPath(options: ReadFastPathOptions): ReadFastPath {
       // RFC 9110 §15.4.5: the validators and Cache-Control, no content and no Content-Type
       response.writeHead(304, [...fields(validators), ...SECURITY_FIELDS])
       response.end()
-      metrics.countResponse(found.route, method, 304, conditional, validators.etag, undefined)
+      metrics.countResponse(found.route, method, 304, conditional, validators.etag)
       return true
     }
     // a 412 is a problem the framework writes
@@ -120,7 +120,7 @@ export function readFastPath(options: ReadFastPathOptions): ReadFastPath {
     ])
     // Node sends no content in an answer to HEAD, and keeps the Content-Length of the 200
     response.end(method === 'HEAD' ? undefined : body)
-    metrics.countResponse(found.route, method, 200, conditional, cached.headers.etag, body.length)
+    metrics.countResponse(found.route, method, 200, conditional, cached.headers.etag)
     return true
   }
 }

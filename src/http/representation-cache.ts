@@ -41,6 +41,11 @@ export class RepresentationCache {
     })
   }
 
+  /** The byte length of the body cached under `etag`, if any; does not count as a use. */
+  sizeOf(etag: string): number | undefined {
+    return this.entries.peek(etag)?.body.length
+  }
+
   /** The representation whose ETag is `etag`, if it is cached. */
   get(etag: string): CachedRepresentation | undefined {
     return this.entries.get(etag)
