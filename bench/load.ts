@@ -1,6 +1,8 @@
 /**
- * One cell of the benchmark: a warm-up, then a fixed-duration autocannon run against one URL,
- * summarised as requests/s and latency percentiles, with every unexpected status counted.
+ * One cell of the benchmark: a warm-up, then fixed-duration autocannon runs against one URL,
+ * summarised as requests/s and latency percentiles, with every unexpected status counted. A
+ * paired cell alternates short runs against ifmatch and against its ceiling, so that both see the
+ * same machine: on a shared machine the speed of a core drifts by tens of percent within minutes.
  */
 import autocannon from 'autocannon'
 
@@ -71,6 +73,67 @@ export async function measure(baseUrl: string, workload: Workload, options: Load
   const best = rounds.reduce((a, b) => (b.requestsPerSecond > a.requestsPerSecond ? b : a))
   // every round must have answered as expected, not just the best one
   return { ...best, unexpected: rounds.reduce((sum, r) => sum + r.unexpected, 0) }
+}
+
+/** One side of a paired cell: a server, what to send it, and how much CPU its processes used so far. */
+export interface Side {
+  readonly baseUrl: string
+  readonly workload: Workload
+  readonly serverCpuMs: () => number
+}
+
+export interface PairedMeasurement {
+  /** The round whose ratio is the median: ifmatch's figures in it. */
+  readonly ours: Measurement
+  /** The ceiling's figures in that same round. */
+  readonly ceiling: Measurement
+  /** Requests/s of ifmatch over the ceiling's, round by round. */
+  readonly ratios: readonly number[]
+  /** The median of `ratios`. */
+  readonly ratio: number
+  /** The median, over rounds, of the ceiling's server CPU per request over ifmatch's. */
+  readonly cpuRatio: number
+}
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+
+/**
+ * Warms both sides up, then runs `options.rounds` rounds, each a run against each side back to
+ * back (ABBA: which goes first alternates), and reports the median round. Every run of ours must
+ * have answered as expected.
+ */
+export async function measurePaired(ours: Side, ceiling: Side, options: LoadOptions): Promise<PairedMeasurement> {
+  for (const side of [ceiling, ours]) {
+    await side.workload.prepare?.()
+    if (options.warmupSeconds > 0) await run(side.baseUrl, side.workload, options, options.warmupSeconds)
+  }
+  const seconds = options.durationSeconds / options.rounds
+  const rounds: { ours: Measurement; ceiling: Measurement; ratio: number; cpuRatio: number }[] = []
+  for (let i = 0; i < options.rounds; i++) {
+    const measured = new Map<Side, Measurement>()
+    for (const side of i % 2 === 0 ? [ceiling, ours] : [ours, ceiling]) {
+      // the last requests of the run before were answered to closed connections: let them land
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      await side.workload.prepare?.()
+      measured.set(side, await measureOnce(side.baseUrl, side.workload, seconds, options, side.serverCpuMs))
+    }
+    const o = measured.get(ours)!
+    const c = measured.get(ceiling)!
+    rounds.push({ ours: o, ceiling: c, ratio: o.requestsPerSecond / c.requestsPerSecond, cpuRatio: c.serverCpuMicrosPerRequest / o.serverCpuMicrosPerRequest })
+  }
+  const ratio = median(rounds.map((r) => r.ratio))
+  const middle = rounds.find((r) => r.ratio === ratio) ?? rounds.reduce((a, b) => (Math.abs(b.ratio - ratio) < Math.abs(a.ratio - ratio) ? b : a))
+  return {
+    ours: { ...middle.ours, unexpected: rounds.reduce((sum, r) => sum + r.ours.unexpected, 0) },
+    ceiling: middle.ceiling,
+    ratios: rounds.map((r) => r.ratio),
+    ratio,
+    cpuRatio: median(rounds.map((r) => r.cpuRatio)),
+  }
 }
 
 async function measureOnce(baseUrl: string, workload: Workload, seconds: number, options: LoadOptions, serverCpuMs: () => number): Promise<Measurement> {

@@ -7,14 +7,17 @@
  *   npm run bench -- --quick           a short smoke run (about 45 s), written to .bench/
  *   npm run bench -- --synchronous FULL   SQLite commits fsync'd before each acknowledgement
  *
- * Other options: --duration S, --warmup S, --rounds N (the duration is split into N runs, the best
- * counts), --connections N, --no-workers (skip the 2-worker table).
+ * Every ifmatch cell is paired with its ceiling: rounds of a short run against each, back to back,
+ * and the ratio reported is the median of the rounds' ratios (see load.ts: measurePaired).
+ *
+ * Other options: --duration S (seconds per side and cell, split into the rounds), --warmup S,
+ * --rounds N, --connections N, --no-workers (skip the 2-worker table).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { measure, type LoadOptions, type Measurement, type Workload } from './load.js'
+import { measure, measurePaired, type LoadOptions, type Measurement, type Workload } from './load.js'
 import { PAGE, ifmatchWorkloads, seed } from './workloads.js'
 import { CAN_PIN, ROOT, pinSelf, startBare, startIfmatch, type RunningProcess } from './processes.js'
 
@@ -33,8 +36,8 @@ const { values: flags } = parseArgs({
 const quick = flags.quick === true
 const load: LoadOptions = {
   connections: Number(flags.connections),
-  durationSeconds: Number(flags.duration ?? (quick ? 2 : 6)),
-  warmupSeconds: Number(flags.warmup ?? (quick ? 1 : 1.5)),
+  durationSeconds: Number(flags.duration ?? (quick ? 1 : 4.5)),
+  warmupSeconds: Number(flags.warmup ?? (quick ? 0.5 : 0.75)),
   rounds: Number(flags.rounds ?? (quick ? 1 : 3)),
 }
 const synchronous = flags.synchronous === 'FULL' ? 'FULL' : 'NORMAL'
@@ -50,9 +53,13 @@ interface Cell extends Measurement {
   readonly workers: number
   /** Which ceiling the ratio is taken against: bare200 or bare304. */
   readonly ceiling: string
-  ratio?: number
+  /** The ceiling's requests/s in the round reported. */
+  readonly ceilingRequestsPerSecond: number
+  /** Requests/s over the ceiling's: the median of the rounds. */
+  readonly ratio: number
+  readonly ratios: readonly number[]
   /** The ceiling's server CPU per request divided by this cell's: the ratio with the load generator taken out. */
-  cpuRatio?: number
+  readonly cpuRatio: number
   /** list200 only: the ratio to a bare server sending a fixed body of the same size. */
   ratioSameSize?: number
   target?: number
@@ -63,13 +70,31 @@ function log(message: string): void {
   process.stderr.write(message + '\n')
 }
 
-async function cell(server: RunningProcess, workload: Workload, persons: number, workers: number, ceiling: string): Promise<Cell> {
-  const m = await measure(server.url, workload, load, () => server.cpuMs())
-  const key = workload.name.startsWith('list') ? `${workload.name}@${persons}` : workload.name
-  log(`  ${key.padEnd(16)} workers=${workers}  ${m.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${m.latencyP50Ms} ms  p99 ${m.latencyP99Ms} ms  ` +
+function describe(name: string, workers: number, m: Measurement): string {
+  return `  ${name.padEnd(16)} workers=${workers}  ${m.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${m.latencyP50Ms} ms  p99 ${m.latencyP99Ms} ms  ` +
     `server CPU ${m.serverCpuMicrosPerRequest.toFixed(1)} µs/req` +
-    (m.unexpected > 0 ? `  UNEXPECTED: ${JSON.stringify(m.statuses)}` : ''))
-  return { workload: workload.name, persons, workers, ceiling, ...m }
+    (m.unexpected > 0 ? `  UNEXPECTED: ${JSON.stringify(m.statuses)}` : '')
+}
+
+/** The bare server alone (the ceiling table, and the same-size page body). */
+async function ceilingCell(bare: RunningProcess, workload: Workload): Promise<Measurement> {
+  const m = await measure(bare.url, workload, load, () => bare.cpuMs())
+  log(describe(workload.name, 1, m))
+  return m
+}
+
+/** One workload on ifmatch, paired round by round with its ceiling on the bare server. */
+async function cell(server: RunningProcess, workload: Workload, persons: number, workers: number, bare: RunningProcess, ceiling: Workload): Promise<Cell> {
+  const paired = await measurePaired(
+    { baseUrl: server.url, workload, serverCpuMs: () => server.cpuMs() },
+    { baseUrl: bare.url, workload: ceiling, serverCpuMs: () => bare.cpuMs() },
+    load)
+  const key = workload.name.startsWith('list') ? `${workload.name}@${persons}` : workload.name
+  log(describe(key, workers, paired.ours) + `  ratio ${paired.ratio.toFixed(2)} (rounds ${paired.ratios.map((r) => r.toFixed(2)).join(', ')}; ${ceiling.name} ${paired.ceiling.requestsPerSecond.toFixed(0)} req/s)`)
+  return {
+    workload: workload.name, persons, workers, ceiling: ceiling.name, ...paired.ours,
+    ceilingRequestsPerSecond: paired.ceiling.requestsPerSecond, ratio: paired.ratio, ratios: paired.ratios, cpuRatio: paired.cpuRatio,
+  }
 }
 
 async function main(): Promise<void> {
@@ -92,20 +117,22 @@ async function main(): Promise<void> {
     const running = server
     const pageBytes = Buffer.byteLength(await (await fetch(server.url + PAGE)).text())
 
-    log('bare node:http ceiling (measured again at the end; the better of the two counts)')
+    log('bare node:http ceiling')
     bare = await startBare(pageBytes, serverCpus)
     const bareRunning = bare
-    const bare200Workload: Workload = { name: 'bare200', path: '/persons/x', expect: 200 }
-    const bare304Workload: Workload = { name: 'bare304', path: '/persons/x', expect: 304, headers: { 'if-none-match': '"bare.1"' } }
-    const ceilingRuns: Cell[] = [
-      await cell(bare, bare200Workload, 0, 1, ''),
-      await cell(bare, bare304Workload, 0, 1, ''),
-    ]
-    const barePage = await cell(bare, { name: 'bare200page', path: '/page', expect: 200 }, 0, 1, '')
+    const bare200: Workload = { name: 'bare200', path: '/persons/x', expect: 200 }
+    const bare304: Workload = { name: 'bare304', path: '/persons/x', expect: 304, headers: { 'if-none-match': '"bare.1"' } }
+    const ceilingOf = (w: Workload): Workload => (w.expect === 304 ? bare304 : bare200)
+    const ceiling = {
+      bare200: await ceilingCell(bare, bare200),
+      bare304: await ceilingCell(bare, bare304),
+      bare200page: await ceilingCell(bare, { name: 'bare200page', path: '/page', expect: 200 }),
+    }
 
-    log('ifmatch, one process')
-    const one = ifmatchWorkloads(() => running.url, load.connections)
-    for (const w of one) cells.push(await cell(running, w, 1000, 1, w.expect === 304 ? 'bare304' : 'bare200'))
+    log('ifmatch, one process (each cell paired with its ceiling)')
+    for (const w of ifmatchWorkloads(() => running.url, load.connections)) {
+      cells.push(await cell(running, w, 1000, 1, bareRunning, ceilingOf(w)))
+    }
     // the server owns its SQLite file (exclusive locking): it stops while the seed writes, then
     // starts again on the bigger collection (every cell warms up first)
     await server.stop()
@@ -114,7 +141,7 @@ async function main(): Promise<void> {
     server = await startIfmatch(databaseUrl, 1, serverCpus, env)
     const bigger = server
     for (const w of ifmatchWorkloads(() => bigger.url, load.connections).filter((x) => x.name.startsWith('list'))) {
-      cells.push(await cell(bigger, w, 10_000, 1, w.expect === 304 ? 'bare304' : 'bare200'))
+      cells.push(await cell(bigger, w, 10_000, 1, bareRunning, ceilingOf(w)))
     }
     await server.stop()
     server = undefined
@@ -124,31 +151,23 @@ async function main(): Promise<void> {
       server = await startIfmatch(databaseUrl, 2, CAN_PIN ? '0,1' : undefined, env)
       const twoServer = server
       for (const w of ifmatchWorkloads(() => twoServer.url, load.connections)) {
-        cells.push(await cell(twoServer, w, 10_000, 2, w.expect === 304 ? 'bare304' : 'bare200'))
+        cells.push(await cell(twoServer, w, 10_000, 2, bareRunning, ceilingOf(w)))
       }
       await server.stop()
       server = undefined
     }
-
-    log('bare node:http ceiling, again')
-    ceilingRuns.push(await cell(bareRunning, bare200Workload, 0, 1, ''), await cell(bareRunning, bare304Workload, 0, 1, ''))
     await bare.stop()
     bare = undefined
-    // a ceiling measured low (the machine was busier then) would flatter every ratio: take the best
-    const best = (name: string): Cell => ceilingRuns.filter((c) => c.workload === name)
-      .reduce((a, b) => (b.requestsPerSecond > a.requestsPerSecond ? b : a))
-    const bare200 = best('bare200')
-    const bare304 = best('bare304')
+
     for (const c of cells) {
-      const ceilingCell = c.ceiling === 'bare304' ? bare304 : bare200
-      c.ratio = c.requestsPerSecond / ceilingCell.requestsPerSecond
-      c.cpuRatio = ceilingCell.serverCpuMicrosPerRequest / c.serverCpuMicrosPerRequest
-      if (c.workload === 'list200') c.ratioSameSize = c.requestsPerSecond / barePage.requestsPerSecond
+      if (c.workload === 'list200') c.ratioSameSize = c.requestsPerSecond / ceiling.bare200page.requestsPerSecond
       const key = c.workload.startsWith('list') ? `${c.workload}@${c.persons}` : c.workload
       if (c.workers === 1) c.target = TARGETS[key]
       if (c.workers === 2) {
+        // both ratios are to a ceiling measured beside them, so their quotient is the speed-up
+        // with the machine's drift taken out
         const single = cells.find((s) => s.workers === 1 && s.workload === c.workload && (s.persons === c.persons || !c.workload.startsWith('list')))
-        if (single !== undefined) c.speedup = c.requestsPerSecond / single.requestsPerSecond
+        if (single !== undefined) c.speedup = c.ratio / single.ratio
       }
     }
     const report = {
@@ -159,8 +178,7 @@ async function main(): Promise<void> {
         loadAverageBefore: load0.map((x) => Number(x.toFixed(2))), loadAverageAfter: loadavg().map((x) => Number(x.toFixed(2))),
       },
       settings: { ...load, synchronous, pinned, pageBytes, seconds: Math.round((Date.now() - started) / 1000) },
-      ceiling: { bare200, bare304, bare200page: barePage },
-      ceilingRuns,
+      ceiling,
       cells,
     }
     const markdown = renderMarkdown(report.ceiling, cells, report)
@@ -188,9 +206,10 @@ function renderMarkdown(ceiling: Record<string, Measurement>, cells: readonly Ce
   const m = report.machine
   lines.push(`ifmatch bench, ${report.date}: ${String(m.cpu)} × ${String(m.cores)}, Node ${String(m.node)}, ` +
     `load average ${JSON.stringify(m.loadAverageBefore)} before; ${load.connections} connections, ` +
-    `${load.durationSeconds} s per cell after ${load.warmupSeconds} s warm-up, best of ${load.rounds} rounds; SQLite synchronous=${synchronous}; ` +
+    `each cell ${load.rounds} rounds of ${fmt(load.durationSeconds / load.rounds, 1)} s against ifmatch and ${fmt(load.durationSeconds / load.rounds, 1)} s against its ceiling, back to back, ` +
+    `after ${load.warmupSeconds} s warm-up each; ratio = the median round's; SQLite synchronous=${synchronous}; ` +
     `${report.settings.pinned === true ? 'server pinned to CPU 0, load generator to CPU 1' : 'not pinned'}`, '')
-  lines.push('| ceiling (bare node:http) | req/s | p50 ms | p99 ms | server CPU µs/req |', '| --- | ---: | ---: | ---: | ---: |')
+  lines.push('| ceiling (bare node:http, alone, at the start) | req/s | p50 ms | p99 ms | server CPU µs/req |', '| --- | ---: | ---: | ---: | ---: |')
   for (const [name, c] of Object.entries(ceiling)) {
     lines.push(`| ${name} | ${c.requestsPerSecond.toFixed(0)} | ${c.latencyP50Ms} | ${c.latencyP99Ms} | ${fmt(c.serverCpuMicrosPerRequest, 1)} |`)
   }
@@ -198,15 +217,16 @@ function renderMarkdown(ceiling: Record<string, Measurement>, cells: readonly Ce
     const rows = cells.filter((c) => c.workers === workers)
     if (rows.length === 0) continue
     lines.push('', workers === 1 ? '**One server process**' : '**`--workers 2`** (speed-up over one process)', '')
-    lines.push('| workload | persons | req/s | p50 ms | p99 ms | ratio to ceiling | target | ' + (workers === 1 ? 'met' : 'speed-up') +
+    lines.push('| workload | persons | req/s | p50 ms | p99 ms | ceiling req/s (same round) | ratio to ceiling (rounds) | target | ' + (workers === 1 ? 'met' : 'speed-up') +
       ' | server CPU µs/req | CPU ratio |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |')
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |')
     for (const c of rows) {
-      const ratio = fmt(c.ratio) + (c.ratioSameSize === undefined ? '' : ` (${fmt(c.ratioSameSize)} of a same-size bare body)`)
+      const ratio = `**${fmt(c.ratio)}** (${c.ratios.map((r) => fmt(r)).join(', ')})` +
+        (c.ratioSameSize === undefined ? '' : `; ${fmt(c.ratioSameSize)} of a same-size bare body`)
       const last = workers === 1
         ? (c.target === undefined ? '' : (c.ratio! >= c.target ? 'yes' : '**no**'))
         : `${fmt(c.speedup)}×`
-      lines.push(`| ${c.workload} | ${c.persons} | ${c.requestsPerSecond.toFixed(0)} | ${c.latencyP50Ms} | ${c.latencyP99Ms} | ${ratio} | ${c.target === undefined ? '' : `≥ ${c.target}`} | ${last} | ` +
+      lines.push(`| ${c.workload} | ${c.persons} | ${c.requestsPerSecond.toFixed(0)} | ${c.latencyP50Ms} | ${c.latencyP99Ms} | ${c.ceilingRequestsPerSecond.toFixed(0)} | ${ratio} | ${c.target === undefined ? '' : `≥ ${c.target}`} | ${last} | ` +
         `${fmt(c.serverCpuMicrosPerRequest, 1)} | ${fmt(c.cpuRatio)} |`)
     }
   }
