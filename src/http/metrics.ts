@@ -31,8 +31,9 @@ export interface MetricsOptions {
  */
 export class ServiceMetrics {
   readonly registry = new Registry()
-  // requests by route, method and status: the totals prom-client reads on a scrape
-  private readonly requestCounts = new Map<string, { labels: { route: string; method: string; status: string }; count: number }>()
+  // requests by route, then method, then status (nested, so that counting builds no key string):
+  // the totals prom-client reads on a scrape
+  private readonly requestCounts = new Map<string, Map<string, Map<number, { count: number }>>>()
   private readonly children = new Map<string, Counter.Internal>()
   private readonly conditionalCounts = { not_modified: 0, full: 0, other: 0 }
   private bytesSavedCount = 0
@@ -53,7 +54,11 @@ export class ServiceMetrics {
       labelNames: ['route', 'method', 'status'], registers,
       collect() {
         this.reset()
-        for (const { labels, count } of metrics.requestCounts.values()) this.inc(labels, count)
+        for (const [route, methods] of metrics.requestCounts) {
+          for (const [method, statuses] of methods) {
+            for (const [status, { count }] of statuses) this.inc({ route, method, status: String(status) }, count)
+          }
+        }
       },
     })
     new Counter({
@@ -134,9 +139,12 @@ export class ServiceMetrics {
    * conditional GET/HEAD (If-None-Match or If-Modified-Since); the ETag it carries, if any.
    */
   countResponse(route: string, method: string, status: number, conditional: boolean, etag: string | undefined): void {
-    const key = `${route} ${method} ${status}`
-    const counted = this.requestCounts.get(key)
-    if (counted === undefined) this.requestCounts.set(key, { labels: { route, method, status: String(status) }, count: 1 })
+    let methods = this.requestCounts.get(route)
+    if (methods === undefined) this.requestCounts.set(route, methods = new Map())
+    let statuses = methods.get(method)
+    if (statuses === undefined) methods.set(method, statuses = new Map())
+    const counted = statuses.get(status)
+    if (counted === undefined) statuses.set(status, { count: 1 })
     else counted.count++
     if (status === 412) this.child(this.preconditionFailed, route, method).inc()
     else if (status === 428) this.child(this.preconditionRequired, route, method).inc()

@@ -14,7 +14,7 @@ import type { ImmediateReads } from '../store/person-store.js'
 import type { ServiceMetrics } from './metrics.js'
 import { PERSON_ID_PATTERN } from './person-input.js'
 import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
-import { JSON_TYPE, pageEtag, personEtag, validatorHeaders } from './representation.js'
+import { CACHE_CONTROL, JSON_TYPE, lastModifiedField, pageEtag, personEtag } from './representation.js'
 import { DEFAULT_PAGE_LIMIT, PAGE_LIMIT_PATTERN } from './route-schemas.js'
 import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from './security-headers.js'
 
@@ -43,6 +43,13 @@ const PAGE_QUERY = /^\?limit=([0-9]{1,4})(?:&after=([A-Za-z0-9._~-]{1,64}))?$/
 
 // every answer carries these, as the app's onSend hook adds them on the framework's path
 const SECURITY_FIELDS: readonly string[] = Object.entries({ ...SECURITY_HEADERS, 'content-security-policy': CONTENT_SECURITY_POLICY }).flat()
+
+// a 304's fields, as validatorHeaders() gives them: the ETag and Last-Modified are written into
+// slots 1 and 3 for each answer (writeHead reads the list before it returns, and keeps nothing)
+const NOT_MODIFIED_FIELDS: string[] = ['etag', '', 'last-modified', '', 'cache-control', CACHE_CONTROL, ...SECURITY_FIELDS]
+
+// a cached 200's fields, made once per cached representation (a representation's fields never change)
+const OK_FIELDS = new WeakMap<CachedRepresentation, string[]>()
 
 interface Target {
   readonly route: string
@@ -103,23 +110,27 @@ export function readFastPath(options: ReadFastPathOptions): ReadFastPath {
     })
     const conditional = headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined
     if (decision.outcome === 'not-modified') {
-      const validators = validatorHeaders(found.etag, found.lastModified)
+      const etag = formatEntityTag(found.etag)
       // RFC 9110 §15.4.5: the validators and Cache-Control, no content and no Content-Type
-      response.writeHead(304, [...fields(validators), ...SECURITY_FIELDS])
+      NOT_MODIFIED_FIELDS[1] = etag
+      NOT_MODIFIED_FIELDS[3] = lastModifiedField(found.lastModified)
+      response.writeHead(304, NOT_MODIFIED_FIELDS)
       response.end()
-      metrics.countResponse(found.route, method, 304, conditional, validators.etag)
+      metrics.countResponse(found.route, method, 304, conditional, etag)
       return true
     }
     // a 412 is a problem the framework writes
     if (decision.outcome !== 'proceed') return false
     const cached: CachedRepresentation | undefined = cache.get(formatEntityTag(found.etag))
     if (cached === undefined) return false
-    const { body } = cached
-    response.writeHead(200, [
-      ...fields(cached.headers), 'content-type', JSON_TYPE, ...SECURITY_FIELDS, 'content-length', String(body.length),
-    ])
+    let okFields = OK_FIELDS.get(cached)
+    if (okFields === undefined) {
+      okFields = [...fields(cached.headers), 'content-type', JSON_TYPE, ...SECURITY_FIELDS, 'content-length', String(cached.body.length)]
+      OK_FIELDS.set(cached, okFields)
+    }
+    response.writeHead(200, okFields)
     // Node sends no content in an answer to HEAD, and keeps the Content-Length of the 200
-    response.end(method === 'HEAD' ? undefined : body)
+    response.end(method === 'HEAD' ? undefined : cached.body)
     metrics.countResponse(found.route, method, 200, conditional, cached.headers.etag)
     return true
   }

@@ -31,7 +31,8 @@ export const JSON_TYPE = 'application/json; charset=utf-8'
 let lastSecond = NaN
 let lastHttpDate = ''
 
-function lastModifiedField(ms: number): string {
+/** The Last-Modified field value of a change at `ms` (formatted once per second). */
+export function lastModifiedField(ms: number): string {
   const second = Math.floor(ms / 1000)
   if (second !== lastSecond) {
     lastHttpDate = formatHttpDate(ms)
