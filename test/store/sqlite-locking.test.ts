@@ -90,6 +90,23 @@ describe('SQLite locking', { skip: SKIP }, () => {
     })
   })
 
+  describe('exclusive beside shared', () => {
+    it('is refused a file that a shared store has open, which goes on working', async () => {
+      // as when a default (exclusive) server is started on the file of a --workers deployment
+      const database = await SQLITE!.createDatabase({ shared: true })
+      const shared = await database.openStore()
+      try {
+        const kept = mustWrite(await shared.create('shared-first', 'Here first'))
+        assert.throws(() => SqlitePersonStore.open(fileOf(database), { busyTimeoutMs: SHORT_BUSY_TIMEOUT_MS }), SqliteInUseError)
+        assert.deepEqual(await shared.read('shared-first'), kept)
+        mustWrite(await shared.update('shared-first', 'Still writing', kept.version))
+      } finally {
+        await shared.close()
+        await database.cleanup()
+      }
+    })
+  })
+
   describe('shared', () => {
     let database: TestDatabase
     let one: PersonStore
