@@ -282,6 +282,36 @@ describe('the read fast path', { skip: SKIP }, () => {
       assert.equal(later.answer.headers.get('link'), '</persons?limit=2&after=p4>; rel="next"')
     })
 
+    it('answers pipelined requests in order, fast answers behind routed ones included', async () => {
+      const p3 = validators.get('/persons/p3')!
+      const page = validators.get('/persons?limit=2')!
+      const requests: readonly [string, string, Record<string, string>][] = [
+        ['GET', '/persons/nobody', {}],
+        ['GET', '/persons/p3', { 'if-none-match': p3.etag }],
+        ['GET', '/persons?limit=0', {}],
+        ['GET', '/persons?limit=2', {}],
+        ['GET', '/persons/p3', { 'if-match': '"stale"' }],
+        ['HEAD', '/persons?limit=2', { 'if-none-match': '"stale"' }],
+        ['GET', '/persons/p3', {}],
+        ['GET', '/persons?limit=2', { 'if-none-match': page.etag }],
+      ]
+      const connection = await KeepAliveConnection.open(fast.baseUrl)
+      try {
+        // all written at once: Node parses the later requests while the earlier ones are in Fastify
+        for (const [method, path, headers] of requests) connection.write(method, path, headers)
+        for (const [method, path, headers] of requests) {
+          const answer = await connection.read(method)
+          const { answer: expected } = await send(framework, method, path, headers)
+          const what = `${method} ${path} ${JSON.stringify(headers)}`
+          assert.equal(answer.status, expected.status, what)
+          assert.equal(answer.headers.get('etag'), expected.headers.get('etag'), what)
+          assert.ok(answer.body.equals(expected.body), what)
+        }
+      } finally {
+        connection.destroy()
+      }
+    })
+
     describe('leaves to Fastify, and Fastify answers as before,', () => {
       for (const declined of DECLINED) {
         it(`${declined.name}`, async () => {
@@ -628,6 +658,40 @@ describe('the read fast path', { skip: SKIP }, () => {
     })
   })
 
+  describe('when the store has gone away', () => {
+    it('leaves reads to Fastify, which answers 503, and the process stays up', async () => {
+      const database = await SQLITE!.createDatabase()
+      const store = await database.openStore()
+      const fast = await serve({ store })
+      try {
+        const etag = await createPerson(fast, 'gone', 'Soon unreachable')
+        const page = await current(fast, '/persons')
+        // a real failure: the database connection is closed under the running app; what the
+        // store remembered of the validators is no answer any more
+        await store.close()
+        for (const [method, path, headers] of [
+          ['GET', '/persons/gone', { 'if-none-match': etag }],
+          ['GET', '/persons/gone', {}],
+          ['HEAD', '/persons/gone', {}],
+          ['GET', '/persons', { 'if-none-match': page.etag }],
+          ['GET', '/persons', {}],
+        ] as const) {
+          const answered = await send(fast, method, path, headers)
+          const what = `${method} ${path} ${JSON.stringify(headers)}`
+          assert.equal(answered.answer.status, 503, what)
+          assert.equal(answered.reachedFastify, true, what)
+          assert.equal(answered.answer.headers.get('retry-after'), '1', what)
+          assertSecurityHeaders(answered.answer, what)
+        }
+        const health = await send(fast, 'GET', '/healthz')
+        assert.equal(health.answer.status, 200)
+      } finally {
+        await fast.app.close()
+        await database.cleanup()
+      }
+    })
+  })
+
   describe('is counted in /metrics as Fastify counts', () => {
     /**
      * The same requests for both apps: a person and a page read, revalidated and re-read, by GET
@@ -745,7 +809,7 @@ describe('the read fast path', { skip: SKIP }, () => {
         assert.equal(open.status, 304)
         assert.equal(fast.reached(), before, 'a 304 before closing is the fast path\'s')
         assert.equal(open.headers.get('connection'), 'keep-alive')
-        let closing: { status: number; headers: ReadonlyMap<string, string> } | undefined
+        let closing: Answer | undefined
         let reachedWhileClosing = 0
         duringClose = async () => {
           const count = fast.reached()
@@ -769,7 +833,14 @@ describe('the read fast path', { skip: SKIP }, () => {
   })
 })
 
-/** One keep-alive connection, one request at a time, for what arrives on a connection opened earlier. */
+/** An answer read off a keep-alive connection. */
+interface Answer {
+  readonly status: number
+  readonly headers: ReadonlyMap<string, string>
+  readonly body: Buffer
+}
+
+/** One keep-alive connection, for what arrives on a connection opened earlier, or pipelined. */
 class KeepAliveConnection {
   private buffered = Buffer.alloc(0)
   private closed = false
@@ -793,10 +864,20 @@ class KeepAliveConnection {
     return new KeepAliveConnection(socket, url.host)
   }
 
-  /** Sends a bodiless request and reads its answer's status and fields (its body, if any, by Content-Length). */
-  async request(method: string, path: string, headers: Record<string, string>): Promise<{ status: number; headers: ReadonlyMap<string, string> }> {
+  /** Sends a bodiless request and reads its answer. */
+  async request(method: string, path: string, headers: Record<string, string>): Promise<Answer> {
+    this.write(method, path, headers)
+    return this.read(method)
+  }
+
+  /** Sends a bodiless request without waiting for any answer (pipelining). */
+  write(method: string, path: string, headers: Record<string, string>): void {
     const lines = [`${method} ${path} HTTP/1.1`, `Host: ${this.host}`, ...Object.entries(headers).map(([n, v]) => `${n}: ${v}`)]
     this.socket.write(`${lines.join('\r\n')}\r\n\r\n`)
+  }
+
+  /** Reads the next answer, to a request of `method`: its body, if any, by Content-Length. */
+  async read(method: string): Promise<Answer> {
     for (;;) {
       const end = this.buffered.indexOf('\r\n\r\n')
       if (end !== -1) {
@@ -808,8 +889,9 @@ class KeepAliveConnection {
         const status = Number(statusLine.split(' ')[1])
         const length = method === 'HEAD' || status === 304 ? 0 : Number(fields.get('content-length') ?? 0)
         if (this.buffered.length >= end + 4 + length) {
+          const body = this.buffered.subarray(end + 4, end + 4 + length)
           this.buffered = this.buffered.subarray(end + 4 + length)
-          return { status, headers: fields }
+          return { status, headers: fields, body }
         }
       }
       if (this.closed) throw new Error('the connection closed before the answer was complete')
