@@ -6,6 +6,7 @@ import { request as httpRequest } from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { buildApp } from '../../src/http/app.js'
+import { sample } from '../helpers/prometheus.js'
 import { spawnServer, type ServerProcess } from '../helpers/spawn-server.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
 import { TEST_DRIVERS } from '../helpers/test-stores.js'
@@ -16,20 +17,6 @@ const SECURITY_HEADERS = {
   'x-frame-options': 'DENY',
 }
 const PROBLEM_JSON = /^application\/problem\+json/
-
-/** The value of one sample in a Prometheus text exposition, or undefined when it is absent. */
-function sample(metrics: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of metrics.split('\n')) {
-    if (!line.startsWith(name)) continue
-    const match = /^([a-z_:]+)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (match === null || match[1] !== name) continue
-    const have = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
-    if (Object.entries(labels).every(([k, v]) => have[k] === v) && Object.keys(have).length === Object.keys(labels).length) {
-      return Number(match[3])
-    }
-  }
-  return undefined
-}
 
 async function create(baseUrl: string, id: string, name = 'Wim', headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${baseUrl}/persons`, { method: 'POST', headers, body: JSON.stringify({ person_id: id, person_name: name }) })
