@@ -79,11 +79,14 @@ function synchronousMode(raw: string | undefined): 'FULL' | 'NORMAL' | undefined
   return mode
 }
 
-function lockingMode(raw: string | undefined, workers: number): SqliteLocking | undefined {
+function lockingMode(raw: string | undefined, workers: number, databaseUrl: string): SqliteLocking | undefined {
   if (raw === undefined) return workers > 1 ? 'shared' : undefined
   const mode = raw.toLowerCase()
   if (mode !== 'exclusive' && mode !== 'shared') throw new UsageError(`--sqlite-locking must be exclusive or shared, got ${JSON.stringify(raw)}`)
-  if (mode === 'exclusive' && workers > 1) throw new UsageError('--sqlite-locking exclusive lets one process in, so it cannot go with --workers above 1')
+  // on PostgreSQL the setting means nothing, and neither does the conflict
+  if (mode === 'exclusive' && workers > 1 && databaseUrl.startsWith('sqlite:')) {
+    throw new UsageError('--sqlite-locking exclusive lets one process in, so it cannot go with --workers above 1')
+  }
   return mode
 }
 
@@ -122,6 +125,7 @@ function readConfig(argv: string[]): Config | 'help' {
     throw new UsageError('API_TOKEN must be a bearer token (RFC 6750): letters, digits and - . _ ~ + /, then optional =; unset it to leave writes open')
   }
   const workers = wholeNumber('--workers', values.workers ?? process.env.WORKERS, 1, 256) ?? 1
+  const databaseUrl = values.database ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL
   return {
     logLevel,
     prettyLogs: logFormat === 'pretty',
@@ -131,12 +135,12 @@ function readConfig(argv: string[]): Config | 'help' {
     shutdownTimeoutMs: wholeNumber('SHUTDOWN_TIMEOUT_MS', env.SHUTDOWN_TIMEOUT_MS, 0, 600_000) ?? 10_000,
     port: wholeNumber('--port', values.port ?? process.env.PORT, 0, 65535) ?? 5000,
     host: values.host ?? process.env.HOST ?? '127.0.0.1',
-    databaseUrl: values.database ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
+    databaseUrl,
     workers,
     storeOptions: {
       poolSize: wholeNumber('--pool-size', values['pool-size'] ?? process.env.DATABASE_POOL_SIZE, 1, 1000),
       sqliteSynchronous: synchronousMode(values['sqlite-synchronous'] ?? process.env.SQLITE_SYNCHRONOUS),
-      sqliteLocking: lockingMode(values['sqlite-locking'] ?? process.env.SQLITE_LOCKING, workers),
+      sqliteLocking: lockingMode(values['sqlite-locking'] ?? process.env.SQLITE_LOCKING, workers, databaseUrl),
     },
     corsOrigins: corsOrigins(values['cors-origins'] ?? process.env.CORS_ORIGINS),
   }

@@ -22,9 +22,9 @@ export interface SqliteOptions {
   /**
    * `exclusive` (the default): this process alone opens the file, and holds SQLite's lock on it
    * from the start; a read then costs no file locking (about 1 µs instead of 5 µs here), and a
-   * second process that opens the file is refused at once with SqliteInUseError. `shared`: any
-   * number of processes may open the file (node:cluster workers), each read and write taking its
-   * locks.
+   * second process that opens the file is refused with SqliteInUseError once its busy timeout
+   * has passed. `shared`: any number of processes may open the file (node:cluster workers), each
+   * read and write taking its locks.
    */
   readonly locking?: SqliteLocking
 }
