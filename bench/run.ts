@@ -17,7 +17,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { measure, measurePaired, type LoadOptions, type Measurement, type Workload } from './load.js'
+import { measurePaired, type LoadOptions, type Measurement, type Workload } from './load.js'
 import { PAGE, ifmatchWorkloads, seed } from './workloads.js'
 import { CAN_PIN, ROOT, pinSelf, startBare, startIfmatch, type RunningProcess } from './processes.js'
 
@@ -36,8 +36,8 @@ const { values: flags } = parseArgs({
 const quick = flags.quick === true
 const load: LoadOptions = {
   connections: Number(flags.connections),
-  durationSeconds: Number(flags.duration ?? (quick ? 1 : 4.5)),
-  warmupSeconds: Number(flags.warmup ?? (quick ? 0.5 : 0.75)),
+  durationSeconds: Number(flags.duration ?? (quick ? 1 : 3)),
+  warmupSeconds: Number(flags.warmup ?? 0.4),
   rounds: Number(flags.rounds ?? (quick ? 1 : 3)),
 }
 const synchronous = flags.synchronous === 'FULL' ? 'FULL' : 'NORMAL'
@@ -76,24 +76,30 @@ function describe(name: string, workers: number, m: Measurement): string {
     (m.unexpected > 0 ? `  UNEXPECTED: ${JSON.stringify(m.statuses)}` : '')
 }
 
-/** The bare server alone (the ceiling table, and the same-size page body). */
-async function ceilingCell(bare: RunningProcess, workload: Workload): Promise<Measurement> {
-  const m = await measure(bare.url, workload, load, () => bare.cpuMs())
-  log(describe(workload.name, 1, m))
-  return m
-}
-
-/** One workload on ifmatch, paired round by round with its ceiling on the bare server. */
-async function cell(server: RunningProcess, workload: Workload, persons: number, workers: number, bare: RunningProcess, ceiling: Workload): Promise<Cell> {
+/**
+ * One workload on ifmatch, paired round by round with its ceiling on the bare server; `sameSize`,
+ * for a page, is paired too: a bare server sending a fixed body of the page's size.
+ */
+async function cell(server: RunningProcess, workload: Workload, persons: number, workers: number, bare: RunningProcess, ceiling: Workload, sameSize?: Workload): Promise<Cell> {
   const paired = await measurePaired(
     { baseUrl: server.url, workload, serverCpuMs: () => server.cpuMs() },
     { baseUrl: bare.url, workload: ceiling, serverCpuMs: () => bare.cpuMs() },
     load)
   const key = workload.name.startsWith('list') ? `${workload.name}@${persons}` : workload.name
   log(describe(key, workers, paired.ours) + `  ratio ${paired.ratio.toFixed(2)} (rounds ${paired.ratios.map((r) => r.toFixed(2)).join(', ')}; ${ceiling.name} ${paired.ceiling.requestsPerSecond.toFixed(0)} req/s)`)
+  let ratioSameSize: number | undefined
+  if (sameSize !== undefined) {
+    const page = await measurePaired(
+      { baseUrl: server.url, workload, serverCpuMs: () => server.cpuMs() },
+      { baseUrl: bare.url, workload: sameSize, serverCpuMs: () => bare.cpuMs() },
+      load)
+    ratioSameSize = page.ratio
+    log(`  ${''.padEnd(16)} against ${sameSize.name}: ratio ${page.ratio.toFixed(2)} (rounds ${page.ratios.map((r) => r.toFixed(2)).join(', ')})`)
+  }
   return {
     workload: workload.name, persons, workers, ceiling: ceiling.name, ...paired.ours,
     ceilingRequestsPerSecond: paired.ceiling.requestsPerSecond, ratio: paired.ratio, ratios: paired.ratios, cpuRatio: paired.cpuRatio,
+    ...(ratioSameSize === undefined ? {} : { ratioSameSize }),
   }
 }
 
@@ -117,21 +123,17 @@ async function main(): Promise<void> {
     const running = server
     const pageBytes = Buffer.byteLength(await (await fetch(server.url + PAGE)).text())
 
-    log('bare node:http ceiling')
     bare = await startBare(pageBytes, serverCpus)
     const bareRunning = bare
     const bare200: Workload = { name: 'bare200', path: '/persons/x', expect: 200 }
     const bare304: Workload = { name: 'bare304', path: '/persons/x', expect: 304, headers: { 'if-none-match': '"bare.1"' } }
+    const bare200page: Workload = { name: 'bare200page', path: '/page', expect: 200 }
     const ceilingOf = (w: Workload): Workload => (w.expect === 304 ? bare304 : bare200)
-    const ceiling = {
-      bare200: await ceilingCell(bare, bare200),
-      bare304: await ceilingCell(bare, bare304),
-      bare200page: await ceilingCell(bare, { name: 'bare200page', path: '/page', expect: 200 }),
-    }
+    const sameSizeOf = (w: Workload): Workload | undefined => (w.name === 'list200' ? bare200page : undefined)
 
     log('ifmatch, one process (each cell paired with its ceiling)')
     for (const w of ifmatchWorkloads(() => running.url, load.connections)) {
-      cells.push(await cell(running, w, 1000, 1, bareRunning, ceilingOf(w)))
+      cells.push(await cell(running, w, 1000, 1, bareRunning, ceilingOf(w), sameSizeOf(w)))
     }
     // the server owns its SQLite file (exclusive locking): it stops while the seed writes, then
     // starts again on the bigger collection (every cell warms up first)
@@ -141,7 +143,7 @@ async function main(): Promise<void> {
     server = await startIfmatch(databaseUrl, 1, serverCpus, env)
     const bigger = server
     for (const w of ifmatchWorkloads(() => bigger.url, load.connections).filter((x) => x.name.startsWith('list'))) {
-      cells.push(await cell(bigger, w, 10_000, 1, bareRunning, ceilingOf(w)))
+      cells.push(await cell(bigger, w, 10_000, 1, bareRunning, ceilingOf(w), sameSizeOf(w)))
     }
     await server.stop()
     server = undefined
@@ -151,7 +153,7 @@ async function main(): Promise<void> {
       server = await startIfmatch(databaseUrl, 2, CAN_PIN ? '0,1' : undefined, env)
       const twoServer = server
       for (const w of ifmatchWorkloads(() => twoServer.url, load.connections)) {
-        cells.push(await cell(twoServer, w, 10_000, 2, bareRunning, ceilingOf(w)))
+        cells.push(await cell(twoServer, w, 10_000, 2, bareRunning, ceilingOf(w), sameSizeOf(w)))
       }
       await server.stop()
       server = undefined
@@ -160,7 +162,6 @@ async function main(): Promise<void> {
     bare = undefined
 
     for (const c of cells) {
-      if (c.workload === 'list200') c.ratioSameSize = c.requestsPerSecond / ceiling.bare200page.requestsPerSecond
       const key = c.workload.startsWith('list') ? `${c.workload}@${c.persons}` : c.workload
       if (c.workers === 1) c.target = TARGETS[key]
       if (c.workers === 2) {
@@ -178,10 +179,9 @@ async function main(): Promise<void> {
         loadAverageBefore: load0.map((x) => Number(x.toFixed(2))), loadAverageAfter: loadavg().map((x) => Number(x.toFixed(2))),
       },
       settings: { ...load, synchronous, pinned, pageBytes, seconds: Math.round((Date.now() - started) / 1000) },
-      ceiling,
       cells,
     }
-    const markdown = renderMarkdown(report.ceiling, cells, report)
+    const markdown = renderMarkdown(cells, report)
     process.stdout.write(markdown)
     const outDir = quick ? join(ROOT, '.bench') : join(ROOT, 'bench', 'results')
     mkdirSync(outDir, { recursive: true })
@@ -201,18 +201,14 @@ async function main(): Promise<void> {
 
 const fmt = (n: number | undefined, digits = 2): string => n === undefined ? '' : n.toFixed(digits)
 
-function renderMarkdown(ceiling: Record<string, Measurement>, cells: readonly Cell[], report: { date: string; machine: Record<string, unknown>; settings: Record<string, unknown> }): string {
+function renderMarkdown(cells: readonly Cell[], report: { date: string; machine: Record<string, unknown>; settings: Record<string, unknown> }): string {
   const lines: string[] = []
   const m = report.machine
   lines.push(`ifmatch bench, ${report.date}: ${String(m.cpu)} × ${String(m.cores)}, Node ${String(m.node)}, ` +
     `load average ${JSON.stringify(m.loadAverageBefore)} before; ${load.connections} connections, ` +
     `each cell ${load.rounds} rounds of ${fmt(load.durationSeconds / load.rounds, 1)} s against ifmatch and ${fmt(load.durationSeconds / load.rounds, 1)} s against its ceiling, back to back, ` +
     `after ${load.warmupSeconds} s warm-up each; ratio = the median round's; SQLite synchronous=${synchronous}; ` +
-    `${report.settings.pinned === true ? 'server pinned to CPU 0, load generator to CPU 1' : 'not pinned'}`, '')
-  lines.push('| ceiling (bare node:http, alone, at the start) | req/s | p50 ms | p99 ms | server CPU µs/req |', '| --- | ---: | ---: | ---: | ---: |')
-  for (const [name, c] of Object.entries(ceiling)) {
-    lines.push(`| ${name} | ${c.requestsPerSecond.toFixed(0)} | ${c.latencyP50Ms} | ${c.latencyP99Ms} | ${fmt(c.serverCpuMicrosPerRequest, 1)} |`)
-  }
+    `${report.settings.pinned === true ? 'server pinned to CPU 0, load generator to CPU 1' : 'not pinned'}`)
   for (const workers of [1, 2]) {
     const rows = cells.filter((c) => c.workers === workers)
     if (rows.length === 0) continue
