@@ -52,6 +52,16 @@ async function serve(options: AppOptions, beforeListen?: (app: FastifyInstance) 
   return { baseUrl: `http://127.0.0.1:${address.port}`, app, reached: () => reached }
 }
 
+/** Serves `options` for the length of `body`, then closes the app. */
+async function withServed(options: AppOptions, body: (served: Served) => Promise<void>): Promise<void> {
+  const served = await serve(options)
+  try {
+    await body(served)
+  } finally {
+    await served.app.close()
+  }
+}
+
 interface Counted {
   readonly answer: RawResponse
   /** True when Fastify answered, false when the fast path did. */
@@ -579,26 +589,19 @@ describe('the read fast path', { skip: SKIP }, () => {
     }
 
     it('with readFastPath: false', async () => {
-      const served = await serve({ store, readFastPath: false })
-      try {
+      await withServed({ store, readFastPath: false }, async (served) => {
         await assertEveryReadRouted(served)
-      } finally {
-        await served.app.close()
-      }
+      })
     })
 
     it('with logRequests: true, so that every request is logged', async () => {
-      const served = await serve({ store, logRequests: true })
-      try {
+      await withServed({ store, logRequests: true }, async (served) => {
         await assertEveryReadRouted(served)
-      } finally {
-        await served.app.close()
-      }
+      })
     })
 
     it('with corsOrigins set: every answer carries Vary: Origin, and the allowed origin its CORS fields', async () => {
-      const served = await serve({ store, corsOrigins: [ORIGIN] })
-      try {
+      await withServed({ store, corsOrigins: [ORIGIN] }, async (served) => {
         for (const answer of await assertEveryReadRouted(served, { origin: ORIGIN })) {
           assert.equal(answer.headers.get('access-control-allow-origin'), ORIGIN)
           assert.match(answer.headers.get('vary') ?? '', /\bOrigin\b/)
@@ -609,14 +612,11 @@ describe('the read fast path', { skip: SKIP }, () => {
           assert.equal(answer.headers.has('access-control-allow-origin'), false)
           assert.match(answer.headers.get('vary') ?? '', /\bOrigin\b/)
         }
-      } finally {
-        await served.app.close()
-      }
+      })
     })
 
     it('with an API token on reads: 401 without it, and with it every read reaches Fastify', async () => {
-      const served = await serve({ store, apiToken: TOKEN, protectReads: true })
-      try {
+      await withServed({ store, apiToken: TOKEN, protectReads: true }, async (served) => {
         const denied = await send(served, 'GET', '/persons/o1')
         assert.equal(denied.answer.status, 401)
         assert.equal(denied.answer.headers.get('www-authenticate'), 'Bearer realm="ifmatch"')
@@ -625,21 +625,16 @@ describe('the read fast path', { skip: SKIP }, () => {
         const etag = (await send(served, 'GET', '/persons/o1', { authorization: `Bearer ${TOKEN}` })).answer.headers.get('etag')!
         const probe = await send(served, 'GET', '/persons/o1', { 'if-none-match': etag })
         assert.equal(probe.answer.status, 401)
-      } finally {
-        await served.app.close()
-      }
+      })
     })
 
     it('but not with an API token on writes only: reads stay open, and fast', async () => {
-      const served = await serve({ store, apiToken: TOKEN })
-      try {
+      await withServed({ store, apiToken: TOKEN }, async (served) => {
         const first = await send(served, 'GET', '/persons/o1')
         const check = await send(served, 'GET', '/persons/o1', { 'if-none-match': first.answer.headers.get('etag')! })
         assert.equal(check.answer.status, 304)
         assert.equal(check.reachedFastify, false)
-      } finally {
-        await served.app.close()
-      }
+      })
     })
 
     it('on a store without immediate reads (PostgreSQL)', { skip: POSTGRES === undefined ? 'PostgreSQL is not among the test drivers' : false }, async () => {
