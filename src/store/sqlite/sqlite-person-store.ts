@@ -97,8 +97,8 @@ interface QueuedWrite {
 const WAL_AUTOCHECKPOINT_PAGES = 10_000
 
 /**
- * How many person validators an exclusive store keeps in memory (the most recently read or
- * written); beyond it the oldest is forgotten and read from the file again when asked for.
+ * How many person validators an exclusive store keeps in memory (those most recently read from
+ * the file or written); beyond it the oldest is forgotten and read from the file again when asked for.
  */
 const REMEMBERED_VALIDATORS = 100_000
 
