@@ -3,6 +3,7 @@
  * validator alone; every write is a compare-and-set on the version the decision was made against,
  * retried from the top when another write came first, so the check and the write are one step.
  */
+import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify'
 import {
   evaluatePreconditions, formatEntityTag, parseEntityTagList,
@@ -49,8 +50,11 @@ function isOtherPatchFormat(type: string | undefined): type is string {
 interface IdRoute { Params: { id: string } }
 interface PageRoute { Querystring: { limit?: string; after?: string } }
 
-/** The conditional request header fields of `request`, for `evaluatePreconditions`. */
-export function conditionalHeaders(request: FastifyRequest): ConditionalHeaders {
+/**
+ * The conditional request header fields of `request` (Fastify's or node:http's), for
+ * `evaluatePreconditions`.
+ */
+export function conditionalHeaders(request: { readonly headers: IncomingHttpHeaders }): ConditionalHeaders {
   const h = request.headers
   return {
     ifMatch: h['if-match'],

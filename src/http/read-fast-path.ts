@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { evaluatePreconditions, formatEntityTag, type EntityTag } from '../core/index.js'
 import type { ImmediateReads } from '../store/person-store.js'
 import type { ServiceMetrics } from './metrics.js'
+import { conditionalHeaders } from './persons-routes.js'
 import { PERSON_ID_PATTERN } from './person-input.js'
 import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
 import { CACHE_CONTROL, JSON_TYPE, lastModifiedField, pageEtag, personEtag } from './representation.js'
@@ -99,14 +100,7 @@ export function readFastPath(options: ReadFastPathOptions): ReadFastPath {
     }
     if (found === undefined) return false
     const decision = evaluatePreconditions({
-      method,
-      headers: {
-        ifMatch: headers['if-match'],
-        ifNoneMatch: headers['if-none-match'],
-        ifModifiedSince: headers['if-modified-since'],
-        ifUnmodifiedSince: headers['if-unmodified-since'],
-      },
-      current: { etag: found.etag, lastModified: found.lastModified },
+      method, headers: conditionalHeaders(request), current: { etag: found.etag, lastModified: found.lastModified },
     })
     const conditional = headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined
     if (decision.outcome === 'not-modified') {
