@@ -62,6 +62,22 @@ async function withServed(options: AppOptions, body: (served: Served) => Promise
   }
 }
 
+/** A fresh SQLite database, a store on it, and a fast-path app on that store holding `ids`. */
+async function startFresh(ids: readonly string[]): Promise<{ database: TestDatabase; store: PersonStore; fast: Served }> {
+  const database = await SQLITE!.createDatabase()
+  const store = await database.openStore()
+  const fast = await serve({ store })
+  for (const id of ids) await createPerson(fast, id, `Name of ${id}`)
+  return { database, store, fast }
+}
+
+/** Undoes startFresh. */
+async function stopFresh(database: TestDatabase, store: PersonStore, fast: Served): Promise<void> {
+  await fast.app.close()
+  await store.close()
+  await database.cleanup()
+}
+
 interface Counted {
   readonly answer: RawResponse
   /** True when Fastify answered, false when the fast path did. */
@@ -225,12 +241,9 @@ describe('the read fast path', { skip: SKIP }, () => {
     const validators = new Map<string, Current>()
 
     before(async () => {
-      database = await SQLITE!.createDatabase()
-      store = await database.openStore()
+      ({ database, store, fast } = await startFresh(SEEDED))
       // two apps on the same store object: the same data, the same epoch, each its own cache
-      fast = await serve({ store })
       framework = await serve({ store, readFastPath: false })
-      for (const id of SEEDED) await createPerson(fast, id, `Name of ${id}`)
       // warm both caches with every representation the table asks for
       for (const path of [...TARGETS.map((t) => t.path), '/persons/abc', '/persons?limit=2&after=p2']) {
         const seen = await current(fast, path)
@@ -240,10 +253,8 @@ describe('the read fast path', { skip: SKIP }, () => {
     })
 
     after(async () => {
-      await fast.app.close()
       await framework.app.close()
-      await store.close()
-      await database.cleanup()
+      await stopFresh(database, store, fast)
     })
 
     for (const target of TARGETS) {
@@ -350,17 +361,10 @@ describe('the read fast path', { skip: SKIP }, () => {
     let fast: Served
 
     before(async () => {
-      database = await SQLITE!.createDatabase()
-      store = await database.openStore()
-      fast = await serve({ store })
-      for (const id of ['c1', 'c2', 'c3']) await createPerson(fast, id, `Name of ${id}`)
+      ({ database, store, fast } = await startFresh(['c1', 'c2', 'c3']))
     })
 
-    after(async () => {
-      await fast.app.close()
-      await store.close()
-      await database.cleanup()
-    })
+    after(async () => stopFresh(database, store, fast))
 
     it('sends the first GET of a page of a new revision to Fastify, and serves the next one itself', async () => {
       const warm = await current(fast, '/persons?limit=2')
@@ -417,17 +421,10 @@ describe('the read fast path', { skip: SKIP }, () => {
     let fast: Served
 
     before(async () => {
-      database = await SQLITE!.createDatabase()
-      store = await database.openStore()
-      fast = await serve({ store })
-      for (const id of ['f-put', 'f-patch', 'f-delete', 'f-store', 'f-store-delete']) await createPerson(fast, id, `Name of ${id}`)
+      ({ database, store, fast } = await startFresh(['f-put', 'f-patch', 'f-delete', 'f-store', 'f-store-delete']))
     })
 
-    after(async () => {
-      await fast.app.close()
-      await store.close()
-      await database.cleanup()
-    })
+    after(async () => stopFresh(database, store, fast))
 
     /** The person's ETag and the page's, each with a 304 proving the fast path holds them. */
     async function warm(id: string): Promise<{ person: string; page: string }> {
