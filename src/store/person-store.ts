@@ -25,6 +25,11 @@ export interface PersonValidator {
 export interface CollectionValidator {
   readonly revision: number
   readonly changedAt: number
+  /**
+   * The oldest revision the changes feed can still answer from: tombstones of deletes at or
+   * below it may have been purged (or, for a database migrated from schema 1, never kept).
+   */
+  readonly horizon: number
 }
 
 /** One page of the collection, read in the same snapshot as its validator. */
@@ -40,6 +45,29 @@ export interface PageRequest {
   /** Only ids after this one, in code-point order. */
   readonly after?: string | undefined
 }
+
+/** One entry of the changes feed: a person's latest state, or the tombstone of its delete. */
+export type StoredChange =
+  | { readonly deleted: false; readonly person: StoredPerson }
+  | { readonly deleted: true; readonly id: string; readonly version: number }
+
+export interface ChangesRequest {
+  /** Only changes committed after this revision; 0 starts from nothing (live persons, no tombstones). */
+  readonly since: number
+  readonly limit: number
+}
+
+/** What changed after a revision, read in one snapshot with the collection validator. */
+export interface ChangesPage {
+  readonly collection: CollectionValidator
+  /** Ordered by version, ascending: commit order. Each id at most once. */
+  readonly changes: readonly StoredChange[]
+  /** True when `limit` cut the list short. */
+  readonly hasMore: boolean
+}
+
+/** Stops a watch. */
+export type Unwatch = () => void
 
 /**
  * The two validator reads, answered synchronously: what a driver offers when it can answer them
@@ -78,6 +106,23 @@ export interface PersonStore {
   read(id: string): Promise<StoredPerson | undefined>
   readCollectionValidator(): Promise<CollectionValidator>
   readPage(request: PageRequest): Promise<PersonPage>
+
+  /**
+   * The changes after `request.since` in commit order (see docs/changes-feed.md). The caller checks
+   * `since` against the returned collection's revision and horizon.
+   */
+  readChanges(request: ChangesRequest): Promise<ChangesPage>
+  /**
+   * Calls `listener` (with no arguments) after writes have committed, in this process or in any
+   * other on the same database, and now and then besides: a hint to re-read the revision, never a
+   * promise that it moved. Returns the function that stops it.
+   */
+  watch(listener: () => void): Unwatch
+  /**
+   * Removes the tombstones of deletes committed before `before` (ms since the epoch) and moves the
+   * horizon to the newest revision removed. Resolves with the horizon.
+   */
+  purgeTombstones(before: number): Promise<number>
 
   /** Inserts a new person; `exists` when the id is taken. */
   create(id: string, name: string): Promise<WriteResult>
