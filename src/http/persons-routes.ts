@@ -230,7 +230,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
     // the changes feed shares the URL: since=, or an EventSource reconnecting with Last-Event-ID
     const resumes = request.headers['last-event-id'] !== undefined && wantsEventStream(request.headers.accept)
     if (since !== undefined || wait !== undefined || resumes) {
-      if (after !== undefined) throw problems.invalidQuery('after', QUERY_RULES.after!)
+      if (after !== undefined) throw problems.invalidQuery('after', 'cannot go with since (the changes feed is in commit order, not by ID)')
       if (since === undefined && !resumes) throw problems.invalidQuery('wait', QUERY_RULES.wait!)
       return feed.answer(request, reply, { since, limit, wait: wait === undefined ? undefined : Number(wait) })
     }

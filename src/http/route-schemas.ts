@@ -20,7 +20,7 @@ const WAIT_PATTERN = '^(?=[0-9]{1,3}$)0*(?:[1-9]|[1-5][0-9]|60)$'
 /** What each query parameter must be, in the words of the 400 that says it is not. */
 export const QUERY_RULES: Readonly<Record<string, string>> = {
   limit: `must be a whole number from 1 to ${MAX_PAGE_LIMIT}`,
-  after: 'must be one person ID (1–64 characters of A–Z a–z 0–9 . _ ~ -), and cannot go with since',
+  after: 'must be one person ID (1–64 characters of A–Z a–z 0–9 . _ ~ -)',
   since: 'must be 0 or a token the changes feed gave (its next, or a Link)',
   wait: `must be a whole number of seconds from 1 to ${MAX_WAIT_SECONDS}, and goes with since`,
 }

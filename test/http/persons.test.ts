@@ -176,12 +176,27 @@ async function readPage(base: string, query: string): Promise<{ ids: string[]; e
   }
 }
 
-/** The target of a `Link: <…>; rel="next"` field, or undefined when it has none. */
+/** The targets of a `Link` field by relation: rel="next" (more persons follow) and rel="changes". */
+function links(link: string | null): Map<string, string> {
+  const found = new Map<string, string>()
+  if (link === null) return found
+  for (const value of link.split(/,\s*(?=<)/)) {
+    const match = /^<([^>]+)>;\s*rel="([a-z]+)"$/.exec(value)
+    assert.ok(match !== null, `not a Link value: ${value}`)
+    found.set(match[2]!, match[1]!)
+  }
+  return found
+}
+
+/**
+ * The target of a page's `Link: <…>; rel="next"`, or undefined when it has none. Every page also
+ * names the moment it was read with rel="changes" (API.md: the changes feed).
+ */
 function nextLink(link: string | null): string | undefined {
-  if (link === null) return undefined
-  const match = /^<([^>]+)>;\s*rel="next"$/.exec(link)
-  assert.ok(match !== null, `not a next link: ${link}`)
-  return match[1]
+  const found = links(link)
+  assert.match(found.get('changes') ?? '', /^\/persons\?since=[A-Za-z0-9_-]+\.[0-9a-z]+$/, `no rel="changes" in ${link}`)
+  assert.deepEqual([...found.keys()].filter((rel) => rel !== 'next' && rel !== 'changes'), [])
+  return found.get('next')
 }
 
 for (const driver of TEST_DRIVERS) {
@@ -779,10 +794,10 @@ for (const driver of TEST_DRIVERS) {
           await empty.close()
         })
 
-        it('answers 200 with an empty array, its validators and no Link', async () => {
+        it('answers 200 with an empty array, its validators and no Link to a next page', async () => {
           const page = await readPage(empty.baseUrl, '')
           assert.deepEqual(page.ids, [])
-          assert.equal(page.link, null)
+          assert.equal(nextLink(page.link), undefined)
         })
       })
 
@@ -847,10 +862,10 @@ for (const driver of TEST_DRIVERS) {
           assert.deepEqual((await readPage(collection.baseUrl, next.replace(/^\/persons/, ''))).ids, ['n100'])
         })
 
-        it('answers all 101 with limit=1000, and no Link', async () => {
+        it('answers all 101 with limit=1000, and no Link to a next page', async () => {
           const page = await readPage(collection.baseUrl, '?limit=1000')
           assert.deepEqual(page.ids, ids)
-          assert.equal(page.link, null)
+          assert.equal(nextLink(page.link), undefined)
         })
 
         it('answers exactly one with limit=1, and a Link', async () => {
@@ -895,11 +910,11 @@ for (const driver of TEST_DRIVERS) {
           assert.notEqual(nextLink(first.link), undefined)
           const last = await readPage(collection.baseUrl, '?limit=2&after=p4')
           assert.deepEqual(last.ids, ['p5', 'p6'])
-          // exactly `limit` persons left: nothing follows, so no Link
-          assert.equal(last.link, null)
+          // exactly `limit` persons left: nothing follows, so no Link to a next page
+          assert.equal(nextLink(last.link), undefined)
           const partial = await readPage(collection.baseUrl, '?limit=4&after=p3')
           assert.deepEqual(partial.ids, ['p4', 'p5', 'p6'])
-          assert.equal(partial.link, null)
+          assert.equal(nextLink(partial.link), undefined)
         })
 
         it('walks every person exactly once, in order, by following Link', async () => {
