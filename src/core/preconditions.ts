@@ -22,7 +22,14 @@ export interface CurrentValidators {
 
 /** What the precondition that failed was, so a 412 can say why. */
 export type FailedPrecondition =
-  | { readonly field: 'if-match'; readonly onlyWeakTags: boolean }
+  | {
+    readonly field: 'if-match'
+    /**
+     * A weak tag is why: the field names the current ETag only in its weak form (`W/"…"`, alone or
+     * among other tags), or holds weak tags only, which strong comparison never matches.
+     */
+    readonly becauseWeak: boolean
+  }
   | { readonly field: 'if-unmodified-since' }
   | { readonly field: 'if-none-match' }
 
@@ -76,9 +83,12 @@ export function ifNoneMatchHolds(value: string, current: CurrentValidators | nul
   return !list.tags.some((tag) => weakMatch(tag, current.etag))
 }
 
-function onlyWeakTags(value: string): boolean {
+function becauseWeak(value: string, current: CurrentValidators | null): boolean {
   const list = parseEntityTagList(value)
-  return !list.any && list.tags.length > 0 && list.tags.every((tag) => tag.weak)
+  if (list.any || list.tags.length === 0) return false
+  if (list.tags.every((tag) => tag.weak)) return true
+  // a proxy may have weakened the current tag and kept an older strong one beside it
+  return current !== null && list.tags.some((tag) => tag.weak && weakMatch(tag, current.etag))
 }
 
 /**
@@ -108,7 +118,7 @@ export function evaluatePreconditions(request: PreconditionRequest): Preconditio
   // step 1: If-Match uses strong comparison
   if (ifMatch !== undefined) {
     if (!ifMatchHolds(ifMatch, current)) {
-      return { outcome: 'precondition-failed', failed: { field: 'if-match', onlyWeakTags: onlyWeakTags(ifMatch) } }
+      return { outcome: 'precondition-failed', failed: { field: 'if-match', becauseWeak: becauseWeak(ifMatch, current) } }
     }
   } else if (ifUnmodifiedSince !== undefined && current !== null) {
     // step 2: only when If-Match is absent; compared at the one-second precision of HTTP-dates

@@ -86,7 +86,7 @@ function problemFor(decision: PreconditionDecision, method: string, id: string, 
   if (decision.outcome === 'precondition-required') return problems.preconditionRequired(method)
   if (decision.outcome !== 'precondition-failed') return undefined
   const { failed } = decision
-  if (failed.field === 'if-match') return failed.onlyWeakTags ? problems.weakIfMatch() : problems.staleIfMatch()
+  if (failed.field === 'if-match') return failed.becauseWeak ? problems.weakIfMatch() : problems.staleIfMatch()
   if (failed.field === 'if-unmodified-since') return problems.modifiedSince()
   return createOnly ? problems.personAlreadyExistsForCreate(id) : problems.noneMatchFailed()
 }

@@ -81,7 +81,7 @@ export const problems = {
     new Problem(412, 'precondition-failed', 'Precondition Failed', STALE),
   weakIfMatch: () =>
     new Problem(412, 'precondition-failed', 'Precondition Failed',
-      'If-Match held only weak entity tags (W/"…"), and a weak tag never matches for a write' +
+      'If-Match named the current ETag only in weak form (W/"…"), or held only weak entity tags, and a weak tag never matches for a write' +
       ' (RFC 9110 §13.1.1 uses strong comparison); a proxy or compression may have weakened the ETag.' +
       ' Send the ETag exactly as the server gave it', {}, STALE),
   modifiedSince: () =>

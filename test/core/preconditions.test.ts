@@ -33,9 +33,9 @@ const PROCEED: PreconditionDecision = { outcome: 'proceed' }
 const NOT_MODIFIED: PreconditionDecision = { outcome: 'not-modified' }
 const REQUIRED: PreconditionDecision = { outcome: 'precondition-required' }
 const FAILED_IF_MATCH: PreconditionDecision =
-  { outcome: 'precondition-failed', failed: { field: 'if-match', onlyWeakTags: false } }
+  { outcome: 'precondition-failed', failed: { field: 'if-match', becauseWeak: false } }
 const FAILED_IF_MATCH_WEAK: PreconditionDecision =
-  { outcome: 'precondition-failed', failed: { field: 'if-match', onlyWeakTags: true } }
+  { outcome: 'precondition-failed', failed: { field: 'if-match', becauseWeak: true } }
 const FAILED_IF_UNMODIFIED_SINCE: PreconditionDecision =
   { outcome: 'precondition-failed', failed: { field: 'if-unmodified-since' } }
 const FAILED_IF_NONE_MATCH: PreconditionDecision =
@@ -49,7 +49,7 @@ function says(decision: PreconditionDecision): string {
     case 'precondition-failed': {
       const { failed } = decision
       if (failed.field === 'if-match') {
-        return `answers 412 on If-Match${failed.onlyWeakTags ? ', saying it held only weak tags' : ''}`
+        return `answers 412 on If-Match${failed.becauseWeak ? ', saying a weak tag is why' : ''}`
       }
       return `answers 412 on ${failed.field === 'if-none-match' ? 'If-None-Match' : 'If-Unmodified-Since'}`
     }
@@ -112,7 +112,10 @@ describe('evaluatePreconditions', () => {
       // a proxy may have weakened the tag; the 412 must be able to say so
       { name: 'with the current tag made weak', headers: { ifMatch: 'W/"v2"' }, safe: FAILED_IF_MATCH_WEAK },
       { name: 'with several weak tags only', headers: { ifMatch: 'W/"v1", W/"v2"' }, safe: FAILED_IF_MATCH_WEAK },
-      { name: 'with a weak current tag and a stale strong tag', headers: { ifMatch: 'W/"v2", "v1"' }, safe: FAILED_IF_MATCH },
+      // a proxy weakened the current tag: the 412 says a weak tag is why, not that the data changed
+      { name: 'with a weak current tag and a stale strong tag', headers: { ifMatch: 'W/"v2", "v1"' }, safe: FAILED_IF_MATCH_WEAK },
+      { name: 'with a stale strong tag and a weak current tag', headers: { ifMatch: '"v1", W/"v2"' }, safe: FAILED_IF_MATCH_WEAK },
+      { name: 'with a weak stale tag and a stale strong tag', headers: { ifMatch: 'W/"v1", "v0"' }, safe: FAILED_IF_MATCH },
       { name: 'empty', headers: { ifMatch: '' }, safe: FAILED_IF_MATCH },
       { name: 'of white space only', headers: { ifMatch: ' \t' }, safe: FAILED_IF_MATCH },
       { name: 'malformed, even though it lists the current tag', headers: { ifMatch: '"v2", "a b"' }, safe: FAILED_IF_MATCH },

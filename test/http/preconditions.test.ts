@@ -18,7 +18,7 @@ const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|J
 const STRONG_ETAG = /^"[\x21\x23-\x7e\x80-\xff]*"$/
 const PROBLEM_JSON = /^application\/problem\+json(\s*;|$)/
 const LEAKS = /\bat \S+ \(|\bat .*:\d+:\d+|\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|SQLITE_[A-Z]+)\b|\/(work|home|tmp|usr|var)\/|node_modules/
-const WEAK_DETAIL = 'If-Match held only weak entity tags (W/"…"), and a weak tag never matches for a write' +
+const WEAK_DETAIL = 'If-Match named the current ETag only in weak form (W/"…"), or held only weak entity tags, and a weak tag never matches for a write' +
   ' (RFC 9110 §13.1.1 uses strong comparison); a proxy or compression may have weakened the ETag.' +
   ' Send the ETag exactly as the server gave it'
 // a valid HTTP-date long before any person here was written
@@ -297,6 +297,13 @@ for (const driver of TEST_DRIVERS) {
             const response = await request(method, p.id, { 'if-match': `W/${p.etag}` })
             if (method !== 'HEAD') assert.match((await response.clone().json() as { detail: string }).detail, /weak/i)
             await assertFailed(method, response, p, expected.weak())
+          })
+
+          it('answers 412 whose detail mentions weak when the W/ form of the current ETag stands among stale strong tags', async () => {
+            // a proxy weakened the tag it relayed and the client kept an older strong one beside it
+            const { stale, current } = await personWithStaleEtag()
+            const response = await request(method, current.id, { 'if-match': `${stale}, W/${current.etag}` })
+            await assertFailed(method, response, current, expected.weak())
           })
 
           it('answers 412 when it is malformed (an unterminated quote)', async () => {
