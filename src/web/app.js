@@ -162,10 +162,10 @@ let lastLoadedId
 /** The feed of changes after the first page last read (its `rel="changes"` link), if any. @type {string | undefined} */
 let changesUrl
 /**
- * Feed items that arrived while a page of the list was being read, one array per read: the read
- * may predate them, so they are applied again over what it returns. Applying again an item the
- * read already contains changes nothing lasting: if the read holds an even newer version, the
- * feed delivers that version later, in commit order.
+ * Feed items that arrived while a page of the list or a person was being read, one array per
+ * read: the read may predate them, so they are applied again over what it returns. Applying again
+ * an item the read already contains changes nothing lasting: if the read holds an even newer
+ * version, the feed delivers that version later, in commit order.
  * @type {Set<Change[]>}
  */
 const readsInFlight = new Set()
@@ -258,13 +258,24 @@ function showEditor(seen, earlierEdit) {
 
 /** @param {string} id */
 async function openEditor(id) {
-  const seen = await readPerson(id)
+  /** @type {Change[]} */
+  const arrived = []
+  readsInFlight.add(arrived)
+  /** @type {Versioned | undefined} */
+  let seen
+  try {
+    seen = await readPerson(id)
+  } finally {
+    readsInFlight.delete(arrived)
+  }
   if (seen === undefined) {
     say(`Person ${id} no longer exists.`, 'error')
     return loadList()
   }
   say('')
   showEditor(seen)
+  // a change the feed brought during the read may be newer than what the read returned
+  for (const change of arrived) noticeInEditor(change)
 }
 
 function closeEditor() {
