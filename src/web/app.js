@@ -317,7 +317,7 @@ function showNotice(change) {
     ui.loadTheirs.hidden = true
   } else {
     ui.editNoticeText.textContent = `Someone else changed this person to “${change.person_name}” (${formatDate(change.change_date)}). `
-      + 'Load their version to continue from it; saving yours now would not overwrite it.'
+      + 'Load their version to continue from it. If you save yours instead, nothing is overwritten: you will see both and choose.'
     ui.loadTheirs.hidden = false
   }
 }

@@ -45,6 +45,15 @@ function requestsOf(user: PersonsPage): string[] {
   return urls
 }
 
+/** Records the status of each changes-feed response a page gets from now on. */
+function feedStatusesOf(user: PersonsPage): number[] {
+  const statuses: number[] = []
+  user.page.on('response', (response) => {
+    if (new URL(response.url()).search.startsWith('?since=')) statuses.push(response.status())
+  })
+  return statuses
+}
+
 /** The ids the list shows, top to bottom. */
 async function listedIds(user: PersonsPage): Promise<string[]> {
   return user.page.getByRole('region', { name: 'All persons' }).locator('tbody tr td:first-child').allTextContents()
@@ -87,6 +96,26 @@ describe('the live persons page, when persons change elsewhere', { skip: browser
       await remove(server.baseUrl, 'l-gone')
       await ann.row('l-gone').waitFor({ state: 'detached' })
       assert.equal(await ann.row('l-a').count(), 1)
+    })
+  })
+
+  describe('a list longer than one page', () => {
+    it('adds a person among the rows shown, and leaves one that sorts after them to Show more', async () => {
+      for (let i = 0; i <= 100; i++) await createPerson(server.baseUrl, `p${String(i).padStart(3, '0')}`, `Person ${i}`)
+      const ann = await fixture.open('p000')
+      const more = ann.page.getByRole('button', { name: 'Show more' })
+      assert.ok(await more.isVisible())
+      const last = (await listedIds(ann)).at(-1)!
+      // '~' sorts after every other id character: the first id sorts after the page, the second on it
+      await createPerson(server.baseUrl, `${last}~`, 'After the page')
+      await createPerson(server.baseUrl, 'p000~', 'On the page')
+      await ann.row('p000~').getByText('On the page').waitFor()
+      // the feed delivers in commit order, so the earlier create was handled (and left out) already
+      assert.equal(await ann.row(`${last}~`).count(), 0)
+      const ids = await listedIds(ann)
+      assert.deepEqual(ids.slice(ids.indexOf('p000'), ids.indexOf('p000') + 3), ['p000', 'p000~', 'p001'])
+      await more.click()
+      await ann.row(`${last}~`).getByText('After the page').waitFor()
     })
   })
 
@@ -201,11 +230,13 @@ describe('the live persons page, when the server refuses its stream', { skip: br
     await proxy.close()
     proxy = await TcpProxy.start({ host: '127.0.0.1', port: port(second.baseUrl) }, proxy.port)
     const requests = requestsOf(user)
+    const feedStatuses = feedStatusesOf(user)
     // EventSource waits about 3 s before it reconnects, and the page 1 s after the refusal
     await user.row('new').waitFor({ timeout: 20_000 })
     assert.equal(await user.row('old').count(), 0)
     assert.ok(requests.includes(LIST_URL), `the list was not read again: ${JSON.stringify(requests)}`)
     await user.page.getByText(/^Live:/).waitFor()
+    assert.deepEqual(feedStatuses, [410, 200])
     await createPerson(second.baseUrl, 'newer', 'Created after the restart')
     await user.row('newer').getByText('Created after the restart').waitFor()
     await user.close()
