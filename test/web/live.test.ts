@@ -202,7 +202,7 @@ describe('the live persons page, when persons change elsewhere', { skip: browser
   })
 })
 
-describe('the live persons page, when the server refuses its stream', { skip: browserSkipReason() }, () => {
+describe('the live persons page, when its stream breaks', { skip: browserSkipReason() }, () => {
   let first: RunningServer
   let second: RunningServer
   let browser: Browser
@@ -217,6 +217,31 @@ describe('the live persons page, when the server refuses its stream', { skip: br
     await proxy?.close()
     await first?.close()
     await second?.close()
+  })
+
+  it('catches up after a dropped connection, resuming from the last event (Last-Event-ID), without reading the list', async () => {
+    await createPerson(first.baseUrl, 'resumed', 'Before')
+    proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(first.baseUrl).port) })
+    const user = await PersonsPage.open(browser, `http://127.0.0.1:${proxy.port}`, 'resumed')
+    await rename(first.baseUrl, 'resumed', 'Delivered before the drop')
+    await user.row('resumed').getByText('Delivered before the drop').waitFor()
+    await proxy.close()
+    await user.page.getByText(/reconnecting/).waitFor()
+    const resumes: Promise<Record<string, string>>[] = []
+    user.page.on('request', (request) => {
+      if (new URL(request.url()).search.startsWith('?since=')) resumes.push(request.allHeaders())
+    })
+    const requests = requestsOf(user)
+    await rename(first.baseUrl, 'resumed', 'Saved while disconnected')
+    await proxy.open()
+    // EventSource waits about 3 s before it reconnects
+    await user.row('resumed').getByText('Saved while disconnected').waitFor({ timeout: 20_000 })
+    assert.ok(!requests.includes(LIST_URL), `the list was read again: ${JSON.stringify(requests)}`)
+    const headers = await Promise.all(resumes)
+    assert.ok(headers.length >= 1 && headers.every((h) => h['last-event-id'] !== undefined), JSON.stringify(headers))
+    await proxy.close()
+    proxy = undefined
+    await user.close()
   })
 
   it('reads the list again and follows the feed from there after a 410 for a token of another database', async () => {
