@@ -234,7 +234,7 @@ describe('the live persons page, when its stream breaks', { skip: browserSkipRea
     const requests = requestsOf(user)
     await rename(first.baseUrl, 'resumed', 'Saved while disconnected')
     await proxy.open()
-    // EventSource waits about 3 s before it reconnects
+    // EventSource reconnects by itself after the retry delay the server set
     await user.row('resumed').getByText('Saved while disconnected').waitFor({ timeout: 20_000 })
     assert.ok(!requests.includes(LIST_URL), `the list was read again: ${JSON.stringify(requests)}`)
     const headers = await Promise.all(resumes)
@@ -256,7 +256,7 @@ describe('the live persons page, when its stream breaks', { skip: browserSkipRea
     proxy = await TcpProxy.start({ host: '127.0.0.1', port: port(second.baseUrl) }, proxy.port)
     const requests = requestsOf(user)
     const feedStatuses = feedStatusesOf(user)
-    // EventSource waits about 3 s before it reconnects, and the page 1 s after the refusal
+    // EventSource reconnects after the retry delay the server set, and the page starts over 1 s after the refusal
     await user.row('new').waitFor({ timeout: 20_000 })
     assert.equal(await user.row('old').count(), 0)
     assert.ok(requests.includes(LIST_URL), `the list was not read again: ${JSON.stringify(requests)}`)
