@@ -40,8 +40,14 @@ describe('the persons page in a browser', { skip: browserSkipReason() }, () => {
       assert.equal(list.status, 304)
       const page = seen.find((e) => e.url === '/')
       assert.equal(page?.status, 304)
-      // nothing changed, so no response carried a body
-      assert.deepEqual(seen.filter((e) => e.status !== 304), [])
+      // the page follows the changes feed from the moment of its list: a stream that stays open
+      // (so it has no final status yet) and, with nothing changed, carries no change
+      const changes = /<([^>]*)>\s*;\s*rel="changes"/.exec((await fetch(`${server.baseUrl}${LIST_URL}`)).headers.get('link') ?? '')
+      assert.ok(changes !== null)
+      const [stream, ...more] = seen.filter((e) => e.url.startsWith('/persons?since='))
+      assert.deepEqual([stream?.url, stream?.status, more], [changes[1], undefined, []])
+      // nothing changed, so no other response carried a body
+      assert.deepEqual(seen.filter((e) => e.status !== 304 && e !== stream), [])
     })
 
     it('shows what someone else changed: the revalidation answers 200 with the new list', async () => {
@@ -149,6 +155,8 @@ describe('the persons page in a browser', { skip: browserSkipReason() }, () => {
     await user.openEditor('1')
     await user.saveName('Wim under CSP')
     await user.waitForStatus('Saved 1.')
+    // the changes feed (EventSource, under connect-src) is followed too
+    await page.getByText(/^Live:/).waitFor()
     // the style sheet applied (body is 56rem wide at most), and the script ran: nothing was blocked
     assert.equal(await page.evaluate('getComputedStyle(document.body).maxWidth'), '896px')
     assert.deepEqual(violations, [])
