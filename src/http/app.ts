@@ -24,6 +24,7 @@ import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from './security-headers.js
 import { webRoutes } from './web-routes.js'
 import { ChangeHub } from './change-hub.js'
 import { changesFeed } from './changes-feed.js'
+import { CodedRepresentations } from './content-coding.js'
 
 export interface AppOptions {
   readonly store: PersonStore
@@ -91,7 +92,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const store = new InstrumentedPersonStore(options.store, metrics.observeStore)
   let closing = false
   const hub = new ChangeHub(store)
-  const feed = changesFeed({ store, cache, metrics, hub, heartbeatMs: options.changesHeartbeatMs })
+  const coded = new CodedRepresentations(cache, metrics.countCompressed)
+  const feed = changesFeed({ store, cache, coded, metrics, hub, heartbeatMs: options.changesHeartbeatMs })
   // reads the framework would answer with more than a 304 or cached 200 cannot take the fast path:
   // a request log, a token on reads, or CORS headers (Vary: Origin on every answer)
   const fastPath: ReadFastPath | undefined = store.immediate === undefined || options.readFastPath === false ||
@@ -175,7 +177,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   void app.register(async (api) => {
     // 401 comes first, before 404: an unauthenticated writer learns nothing about what exists
     if (options.apiToken !== undefined) api.addHook('onRequest', bearerAuth({ token: options.apiToken, protectReads: options.protectReads === true }))
-    personsRoutes(api, store, cache, feed)
+    personsRoutes(api, store, cache, coded, feed)
   })
   // the web page and its files: not the API, so not in its document
   void app.register(async (web) => webRoutes(web))
