@@ -3,6 +3,7 @@
  * object or, to `Accept: text/event-stream`, as a Server-Sent Events stream. Why it can neither
  * skip nor reorder a change, and why no wake-up is lost, is in docs/changes-feed.md.
  */
+import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { evaluatePreconditions, formatEntityTag } from '../core/index.js'
 import type { ChangesPage, CollectionValidator, PersonStore } from '../store/person-store.js'
@@ -15,6 +16,7 @@ import {
   CACHE_CONTROL, FEED_VARY, JSON_TYPE, START_TOKEN, changeJson, changeVersion, changesEtag, changesRepresentation, changesToken,
   currentValidators, nextPosition, validatorHeaders, type FeedPosition,
 } from './representation.js'
+import { setRepresentationHeaders } from './reply-headers.js'
 import { codedEtag, negotiateCoding, type CodedRepresentations } from './content-coding.js'
 import { QUERY_RULES } from './route-schemas.js'
 import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from './security-headers.js'
@@ -149,7 +151,7 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
     })
     if (decision.outcome === 'not-modified') {
       // the tag of the coding this request would get
-      return reply.code(304).headers({ ...validatorHeaders(codedEtag(etag, coding), collection.changedAt), vary: FEED_VARY }).send()
+      return setRepresentationHeaders(reply.code(304), { ...validatorHeaders(codedEtag(etag, coding), collection.changedAt), vary: FEED_VARY }).send()
     }
     if (decision.outcome === 'precondition-failed') {
       throw decision.failed.field === 'if-none-match' ? problems.noneMatchFailed() : problems.staleIfMatch()
@@ -157,23 +159,28 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
     const identity = await readAnswer(formatEntityTag(etag), position, query.limit)
     const representation = coding === undefined ? identity : await coded.code(identity, coding)
     if (request.method === 'GET') metrics.changes.servedInAnswers += representation.items ?? 0
-    return reply.headers(representation.headers).type(JSON_TYPE).send(representation.body)
+    return setRepresentationHeaders(reply, representation.headers).type(JSON_TYPE).send(representation.body)
   }
 
   async function answerStream(request: FastifyRequest, reply: FastifyReply, start: FeedPosition): Promise<FastifyReply> {
     // a token the database cannot answer is a problem, before any stream starts
     const gone = goneProblem(start, await store.readCollectionValidator())
     if (gone !== undefined) throw gone
+    // what plugins set on the reply (CORS: an EventSource from another origin needs them) goes
+    // out with the stream's own fields, which the framework no longer writes once hijacked
+    const vary = reply.getHeader('vary')
+    const pluginHeaders = reply.getHeaders() as OutgoingHttpHeaders
     reply.hijack()
     const response = reply.raw
     response.writeHead(200, {
+      ...pluginHeaders,
       ...SECURITY_HEADERS,
       'content-security-policy': CONTENT_SECURITY_POLICY,
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': CACHE_CONTROL,
       // streams are sent uncompressed (an event must reach the client when it is written), but the
       // same URL answers JSON in any coding
-      vary: FEED_VARY,
+      vary: vary === undefined ? FEED_VARY : `${String(vary)}, ${FEED_VARY}`,
       // nginx would otherwise hold the events back in its buffer
       'x-accel-buffering': 'no',
     })

@@ -17,6 +17,7 @@ import { Problem, problems } from './problems.js'
 import {
   JSON_TYPE, currentValidators, pageEtag, pageRepresentation, personEtag, personRepresentation, validatorHeaders,
 } from './representation.js'
+import { setRepresentationHeaders } from './reply-headers.js'
 import { codedEtag, negotiateCoding, type CodedRepresentations } from './content-coding.js'
 import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
 import { DEFAULT_PAGE_LIMIT, PERSON_SCHEMAS, QUERY_RULES } from './route-schemas.js'
@@ -112,7 +113,7 @@ export function personsRoutes(
 
   function notModified(reply: FastifyReply, headers: Record<string, string>): FastifyReply {
     // RFC 9110 §15.4.5: a 304 carries the validators and Cache-Control, and no content
-    return reply.code(304).headers(headers).send()
+    return setRepresentationHeaders(reply.code(304), headers).send()
   }
 
   // GET and HEAD share one handler; Node sends no body for HEAD but keeps the Content-Length of the
@@ -262,7 +263,7 @@ export function personsRoutes(
 }
 
 function sendRepresentation(reply: FastifyReply, representation: CachedRepresentation): FastifyReply {
-  return reply.headers(representation.headers).type(JSON_TYPE).send(representation.body)
+  return setRepresentationHeaders(reply, representation.headers).type(JSON_TYPE).send(representation.body)
 }
 
 /** Reads a PUT body: a JSON object with a valid `person_name` (and, if any, the URL's `person_id`). */
