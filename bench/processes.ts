@@ -24,6 +24,8 @@ export interface RunningProcess {
   readonly child: ChildProcess
   /** CPU time (user + system, ms) used so far by the process and its children (cluster workers). */
   cpuMs(): number
+  /** Resident memory of the process itself (not its children), in bytes, from /proc (NaN where absent). */
+  rssBytes(): number
   stop(): Promise<void>
 }
 
@@ -51,6 +53,16 @@ function processTreeCpuMs(pid: number): number {
     if (stat?.ppid === String(pid)) ticks += stat.ticks
   }
   return ticks * 10
+}
+
+/** VmRSS of `pid` in bytes, from /proc/PID/status. */
+function residentBytes(pid: number): number {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return match === null ? NaN : Number(match[1]) * 1024
+  } catch {
+    return NaN
+  }
 }
 
 /** Spawns `node ...args` (under `taskset -c cpus` when possible) and waits for its URL on stdout. */
@@ -89,6 +101,8 @@ async function startProcess(args: readonly string[], cpus: string | undefined, e
     url,
     child,
     cpuMs: () => processTreeCpuMs(child.pid!),
+    // taskset execs node in place, so the child's pid is the server's own
+    rssBytes: () => residentBytes(child.pid!),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return
       child.kill('SIGTERM')
