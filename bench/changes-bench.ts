@@ -10,9 +10,9 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { keepCopies, type CopyKeepingResult, type WireFigures } from './copy-keeping.js'
-import { ROOT, pinSelf, startIfmatch, type RunningProcess } from './processes.js'
+import { ROOT, pinSelf, startBareLongPoll, startIfmatch, type RunningProcess } from './processes.js'
 import { keepAliveAgent, rawRequest } from './raw-request.js'
-import { measureWakeUp, type WakeUpResult } from './wake-up.js'
+import { measureWakeUp, measureWakeUpPaired, type PairedWakeUp, type WakeUpResult } from './wake-up.js'
 import { seed } from './workloads.js'
 
 export interface ChangesBenchOptions {
@@ -90,7 +90,7 @@ interface Report {
   machine: Record<string, unknown>
   settings: Record<string, unknown>
   copyKeeping: CopyKeepingResult
-  wakeUp: { sqlite: WakeUpResult; postgres?: WakeUpResult | undefined; postgresSkipped?: string | undefined }
+  wakeUp: { sqlite: PairedWakeUp; postgres?: WakeUpResult | undefined; postgresSkipped?: string | undefined }
 }
 
 /** Runs the three measurements, prints the table, writes the results; resolves false when a run went wrong. */
@@ -133,11 +133,15 @@ export async function changesBench(options: ChangesBenchOptions): Promise<boolea
     await stop(server)
 
     const wakeOptions = { waiters: options.waiters, rounds: options.rounds, waitSeconds: 30, connectBatch: 100, log }
-    log(`${options.waiters} long polls woken by one write: SQLite, one process (a fresh one, so that its memory is theirs)`)
+    log(`${options.waiters} long polls woken by one write: SQLite, one process (a fresh one, so that its memory is theirs), ` +
+      'each round paired with the same on a bare node:http server')
     server = await start(`sqlite:${dbPath}`)
+    const bare = await startBareLongPoll(serverCpus)
+    running.push(bare)
     await createPerson(server, WAKE_PERSON)
-    const sqlite = await measureWakeUp(server, server, WAKE_PERSON, wakeOptions)
+    const sqlite = await measureWakeUpPaired(server, bare, WAKE_PERSON, wakeOptions)
     await stop(server)
+    await stop(bare)
 
     let postgres: WakeUpResult | undefined
     let postgresSkipped: string | undefined
@@ -187,7 +191,7 @@ export async function changesBench(options: ChangesBenchOptions): Promise<boolea
     writeFileSync(join(outDir, options.quick ? 'changes-quick.json' : 'changes.json'), JSON.stringify(report, null, 2) + '\n')
     writeFileSync(join(outDir, options.quick ? 'changes-quick.md' : 'changes.md'), markdown)
     log(`written to ${outDir} in ${report.settings.seconds as number} s`)
-    const wrong = !copyKeeping.polling.equal || !copyKeeping.feed.equal || sqlite.unexpected > 0 || (postgres?.unexpected ?? 0) > 0
+    const wrong = !copyKeeping.polling.equal || !copyKeeping.feed.equal || sqlite.ours.unexpected > 0 || (postgres?.unexpected ?? 0) > 0
     if (wrong) log('a copy differs from the server, or a waiter was answered wrongly: the figures above do not count')
     return !wrong
   } finally {
@@ -205,6 +209,7 @@ function describeWire(w: WireFigures): string {
   return `${w.requests} requests ${JSON.stringify(w.statuses)}, ${w.bytes} bytes (${w.bytesIn} in, ${w.bytesOut} out)`
 }
 
+const perAnswer = (bytes: number, w: WireFigures): string => (bytes / Math.max(1, w.requests)).toFixed(0)
 const kib = (bytes: number): string => (bytes / 1024).toFixed(1)
 const bytesText = (bytes: number): string => bytes >= 10 * 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : `${kib(bytes)} KiB`
 
@@ -220,31 +225,40 @@ function renderMarkdown(report: Report): string {
     `${c.writesPerSecond} writes/s arrive** (${c.writes.update} updates, ${c.writes.create} creates, ${c.writes.delete} deletes, ` +
     `each with its precondition; SQLite, one process; Accept-Encoding: ${String(s.acceptEncoding)}). Bytes are counted at each client's ` +
     'sockets: request and status lines, header fields, bodies.', '')
-  lines.push('| client | requests | answers | bytes received | bytes sent | total | of polling | copy equals the server |',
+  lines.push('| client | requests | answers | bytes received (of which bodies) | bytes sent | total | of polling | copy equals the server |',
     '| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |')
   const row = (name: string, k: { keeping: WireFigures; equal: boolean; differences: number }, share: string): string =>
     `| ${name} | ${k.keeping.requests} | ${Object.entries(k.keeping.statuses).map(([status, n]) => `${n} × ${status}`).join(', ')} | ` +
-    `${bytesText(k.keeping.bytesIn)} | ${bytesText(k.keeping.bytesOut)} | ${bytesText(k.keeping.bytes)} | ${share} | ` +
+    `${bytesText(k.keeping.bytesIn)} (bodies ${bytesText(k.keeping.bodyBytesIn)}) | ${bytesText(k.keeping.bytesOut)} | ${bytesText(k.keeping.bytes)} | ${share} | ` +
     `${k.equal ? 'yes' : `**no** (${k.differences} persons differ)`} |`
   lines.push(row(`A: every page (limit ${String(s.limit)}) each second, If-None-Match`, c.polling, '100 %'))
   lines.push(row(`B: the feed, long polling (wait=${String(s.waitSeconds)}), If-None-Match`, c.feed, `**${(c.byteRatio * 100).toFixed(2)} %**`))
   lines.push('', `Goal: the feed under ${GOALS.byteRatio * 100} % of polling's bytes: ${c.byteRatio < GOALS.byteRatio ? 'met' : '**missed**'}. ` +
     `The first copy, before the writes and not counted above: A ${c.polling.initial.requests} requests, ${bytesText(c.polling.initial.bytes)}; ` +
     `B ${c.feed.initial.requests} requests, ${bytesText(c.feed.initial.bytes)}. A read the collection ${c.polling.rounds} times; ` +
-    `${c.personsAtEnd.toLocaleString('en')} persons at the end.`)
+    `${c.personsAtEnd.toLocaleString('en')} persons at the end. One answer to B averaged ` +
+    `${perAnswer(c.feed.keeping.bytesIn - c.feed.keeping.bodyBytesIn, c.feed.keeping)} bytes of status line and header fields and ` +
+    `${perAnswer(c.feed.keeping.bodyBytesIn, c.feed.keeping)} of body, one request ${perAnswer(c.feed.keeping.bytesOut, c.feed.keeping)}; one page to A ` +
+    `${perAnswer(c.polling.keeping.bytesIn, c.polling.keeping)} bytes in all.`)
   const w = report.wakeUp
-  const rounds = w.sqlite.rounds.length
-  lines.push('', `**${w.sqlite.waiters.toLocaleString('en')} long polls woken by one write** (latency from the write's 2xx to the end of each ` +
+  const rounds = w.sqlite.ours.rounds.length
+  lines.push('', `**${w.sqlite.ours.waiters.toLocaleString('en')} long polls woken by one write** (latency from the write's 2xx to the end of each ` +
     `waiter's answer; p50/p99 over the waiters of a round, then the median of ${rounds} rounds after a warm-up round; memory: the ` +
-    'waiting server\'s resident set and V8 heap with the waiters held, less before they connected, per waiter)', '')
-  lines.push('| setup | p50 ms | p99 ms | max ms | goal p99 | met | memory per waiter, RSS / heap | server CPU in the wake-up | load generator CPU in it | p99 of each round |',
-    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |')
-  const wakeRow = (name: string, r: WakeUpResult): string =>
-    `| ${name} | ${r.p50Ms.toFixed(1)} | **${r.p99Ms.toFixed(1)}** | ${r.maxMs.toFixed(1)} | < ${GOALS.p99Ms} | ${r.p99Ms < GOALS.p99Ms ? 'yes' : '**no**'} | ` +
-    `${kib(r.rssPerWaiterBytes)} KiB / ${kib(r.heapPerWaiterBytes)} KiB | ${r.serverCpuMs.toFixed(0)} ms | ${r.loadGeneratorCpuMs.toFixed(0)} ms | ` +
+    'waiting server\'s resident set and V8 heap with the waiters held, less before they connected, per waiter: in the warm-up round, ' +
+    'the first time they all came to a fresh process, and the median of the later rounds, which reuse what the first left and whose heap ' +
+    'figures include garbage not yet collected, so they can even be negative). The ceiling is ' +
+    '`bench/bare-long-poll.mjs`, a bare node:http server that holds the requests in an array and answers them all with the same bytes ' +
+    'when the person is written; its rounds alternate with the SQLite ones.', '')
+  lines.push('| setup | first ms | p50 ms | p99 ms | max ms | goal p99 | met | memory per waiter, RSS / heap: fresh process; later rounds | server CPU: taking the waiters in / the wake-up | load generator CPU in the wake-up | p99 of each round |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |')
+  const wakeRow = (name: string, r: WakeUpResult, goal = true): string =>
+    `| ${name} | ${r.minMs.toFixed(1)} | ${r.p50Ms.toFixed(1)} | **${r.p99Ms.toFixed(1)}** | ${r.maxMs.toFixed(1)} | ${goal ? `< ${GOALS.p99Ms}` : ''} | ${!goal ? '' : r.p99Ms < GOALS.p99Ms ? 'yes' : '**no**'} | ` +
+    `${kib(r.first.rssPerWaiterBytes)} / ${kib(r.first.heapPerWaiterBytes)} KiB; ${kib(r.rssPerWaiterBytes)} / ${kib(r.heapPerWaiterBytes)} KiB | ${r.connectServerCpuMs.toFixed(0)} ms / ${r.serverCpuMs.toFixed(0)} ms | ${r.loadGeneratorCpuMs.toFixed(0)} ms | ` +
     `${r.rounds.map((x) => x.p99Ms.toFixed(0)).join(', ')} |` + (r.unexpected > 0 ? ` UNEXPECTED: ${r.unexpected}` : '')
-  lines.push(wakeRow('SQLite, one process', w.sqlite))
+  lines.push(wakeRow('SQLite, one process', w.sqlite.ours))
+  lines.push(wakeRow('bare node:http (the ceiling), same rounds', w.sqlite.ceiling, false))
   if (w.postgres !== undefined) lines.push(wakeRow('PostgreSQL, waiters on process A, write through B', w.postgres))
-  else lines.push(`| PostgreSQL | ${w.postgresSkipped ?? 'skipped'} | | | | | | | | |`)
+  else lines.push(`| PostgreSQL | ${w.postgresSkipped ?? 'skipped'} | | | | | | | | | |`)
+  lines.push('', `SQLite's p99 over the ceiling's, round by round: ${w.sqlite.p99Ratios.map((r) => r.toFixed(2)).join(', ')} (median ${w.sqlite.p99Ratio.toFixed(2)}).`)
   return lines.join('\n') + '\n'
 }

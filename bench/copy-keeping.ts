@@ -35,6 +35,8 @@ export interface WireFigures {
   readonly statuses: Record<string, number>
   readonly bytesIn: number
   readonly bytesOut: number
+  /** Of bytesIn, the response bodies; the rest is status lines and header fields (and chunk framing). */
+  readonly bodyBytesIn: number
   /** bytesIn + bytesOut. */
   readonly bytes: number
   readonly connections: number
@@ -71,7 +73,7 @@ export interface CopyKeepingResult {
 
 function figures(counter: WireCounter): WireFigures {
   return {
-    requests: counter.requests, statuses: { ...counter.statuses }, bytesIn: counter.bytesIn, bytesOut: counter.bytesOut,
+    requests: counter.requests, statuses: { ...counter.statuses }, bytesIn: counter.bytesIn, bytesOut: counter.bytesOut, bodyBytesIn: counter.bodyBytes,
     bytes: counter.bytesIn + counter.bytesOut, connections: counter.connections,
   }
 }
@@ -84,7 +86,7 @@ function since(later: WireFigures, earlier: WireFigures): WireFigures {
   }
   return {
     requests: later.requests - earlier.requests, statuses, bytesIn: later.bytesIn - earlier.bytesIn,
-    bytesOut: later.bytesOut - earlier.bytesOut, bytes: later.bytes - earlier.bytes, connections: later.connections - earlier.connections,
+    bytesOut: later.bytesOut - earlier.bytesOut, bodyBytesIn: later.bodyBytesIn - earlier.bodyBytesIn, bytes: later.bytes - earlier.bytes, connections: later.connections - earlier.connections,
   }
 }
 

@@ -130,3 +130,11 @@ export function startBare(pageBytes: number, cpus: string | undefined, nodeArgs:
     return (JSON.parse(line) as { url: string }).url
   })
 }
+
+/** Starts the bare node:http ceiling of the changes feed's wake-up (bench/bare-long-poll.mjs). */
+export function startBareLongPoll(cpus: string | undefined): Promise<RunningProcess> {
+  return startProcess(['bench/bare-long-poll.mjs'], cpus, {}, (line) => {
+    if (!line.startsWith('{"url"')) return undefined
+    return (JSON.parse(line) as { url: string }).url
+  })
+}

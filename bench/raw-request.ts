@@ -12,6 +12,8 @@ export class WireCounter {
   private readonly sockets = new Set<Socket>()
   /** Requests sent, by the status of their answer ('aborted' when no answer came). */
   readonly statuses: Record<string, number> = {}
+  /** Response body bytes as read off the wire (before any content decoding; chunk framing not included). */
+  bodyBytes = 0
 
   /** Counts `socket` from now on (its counters cover its whole life, so each socket is added once). */
   track(socket: Socket): void {
@@ -94,7 +96,10 @@ export function rawRequest(url: string, options: RawRequestOptions): Promise<Raw
     request.on('response', (response) => {
       const headersAt = performance.now()
       const chunks: Buffer[] = []
-      response.on('data', (chunk: Buffer) => chunks.push(chunk))
+      response.on('data', (chunk: Buffer) => {
+        chunks.push(chunk)
+        if (counter !== undefined) counter.bodyBytes += chunk.length
+      })
       response.on('error', reject)
       response.on('end', () => {
         counter?.count(response.statusCode!)

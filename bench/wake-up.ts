@@ -26,6 +26,8 @@ export interface WakeUpOptions {
   /** Waiters connect in batches this size, each batch once the one before has sent its requests. */
   readonly connectBatch: number
   readonly log: (message: string) => void
+  /** Called after each round with the span from the write sent to the last answer, in process.hrtime.bigint() ns (a profiler's clock). */
+  readonly onWakeUp?: (fromNs: bigint, toNs: bigint) => void
 }
 
 /** One round's figures; latencies in ms from the write's 2xx (negative: answered before it arrived). */
@@ -38,10 +40,12 @@ export interface WakeUpRound {
   readonly writeMs: number
   /** From the first waiter's connect to the last waiter's request sent. */
   readonly connectMs: number
-  /** From the last request sent until the waiting server's CPU time stopped moving. */
+  /** From the last request sent until the server held them all and its CPU time stopped moving. */
   readonly settleMs: number
   readonly rssPerWaiterBytes: number
   readonly heapPerWaiterBytes: number
+  /** CPU of the waiting server while the waiters connected and it registered them (10 ms resolution). */
+  readonly connectServerCpuMs: number
   /** CPU of the waiting server, from the write sent to the last answer (10 ms resolution). */
   readonly serverCpuMs: number
   /** CPU of this process (the load generator) over the same span. */
@@ -52,14 +56,21 @@ export interface WakeUpRound {
 
 export interface WakeUpResult {
   readonly waiters: number
+  /**
+   * The warm-up round, the first time this many waiters came to a fresh process: its memory
+   * figures are what the process grew by to hold them (later rounds reuse what the first left).
+   */
+  readonly first: WakeUpRound
   readonly rounds: readonly WakeUpRound[]
   /** Medians over the rounds. */
+  readonly minMs: number
   readonly p50Ms: number
   readonly p99Ms: number
   readonly maxMs: number
   readonly rssPerWaiterBytes: number
   readonly heapPerWaiterBytes: number
   readonly serverCpuMs: number
+  readonly connectServerCpuMs: number
   readonly loadGeneratorCpuMs: number
   readonly unexpected: number
 }
@@ -87,6 +98,24 @@ async function heapUsedBytes(server: ServerProcess, agent: Agent): Promise<numbe
   const response = await rawRequest(`${server.url}/metrics`, { agent })
   const match = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(response.body.toString('utf8'))
   return match === null ? NaN : Number(match[1])
+}
+
+/** Long polls the server holds now, from its Prometheus metrics (NaN when it does not export them). */
+async function waitingPolls(server: ServerProcess, agent: Agent): Promise<number> {
+  const response = await rawRequest(`${server.url}/metrics`, { agent })
+  const match = /^ifmatch_changes_waiting\{kind="long-poll"\} (\S+)$/m.exec(response.body.toString('utf8'))
+  return match === null ? NaN : Number(match[1])
+}
+
+/** Waits until the server says it holds `count` long polls (or does not say), at most `timeoutMs`. */
+async function allHeld(server: ServerProcess, agent: Agent, count: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  for (;;) {
+    const held = await waitingPolls(server, agent)
+    if (Number.isNaN(held) || held === count) return
+    if (performance.now() > deadline) throw new Error(`the server at ${server.url} holds ${held} long polls, not ${count}, ${timeoutMs} ms after they were sent`)
+    await sleep(50)
+  }
 }
 
 /**
@@ -140,6 +169,7 @@ async function round(waitOn: ServerProcess, writeThrough: ServerProcess, personI
     // the waiters, as clients that caught up with the feed and revalidate what they last read
     const answers: Promise<RawResponse | Error>[] = []
     const connectStart = performance.now()
+    const connectCpuBefore = waitOn.cpuMs()
     for (let sent = 0; sent < options.waiters; sent += options.connectBatch) {
       const batch: Promise<void>[] = []
       for (let i = sent; i < Math.min(options.waiters, sent + options.connectBatch); i++) {
@@ -156,7 +186,10 @@ async function round(waitOn: ServerProcess, writeThrough: ServerProcess, personI
       await Promise.all(batch)
     }
     const connectMs = performance.now() - connectStart
-    const settleMs = await settle(waitOn)
+    await allHeld(waitOn, control, options.waiters)
+    await settle(waitOn)
+    const settleMs = performance.now() - connectStart - connectMs
+    const connectServerCpuMs = waitOn.cpuMs() - connectCpuBefore
     const rssAfter = waitOn.rssBytes()
     const heapAfter = await heapUsedBytes(waitOn, control)
     let early = 0
@@ -166,6 +199,7 @@ async function round(waitOn: ServerProcess, writeThrough: ServerProcess, personI
 
     const cpuBefore = waitOn.cpuMs()
     const ownBefore = process.cpuUsage()
+    const writeSentNs = process.hrtime.bigint()
     const writeSent = performance.now()
     const write = await rawRequest(`${writeThrough.url}/persons/${personId}`, {
       agent: control, method: 'PUT', headers: { 'if-match': String(person.headers.etag) },
@@ -182,6 +216,7 @@ async function round(waitOn: ServerProcess, writeThrough: ServerProcess, personI
         timer = setTimeout(() => reject(new Error(`waiters not all answered ${options.waitSeconds + 10} s after the write`)), (options.waitSeconds + 10) * 1000)
       }),
     ]).finally(() => clearTimeout(timer))
+    options.onWakeUp?.(writeSentNs, process.hrtime.bigint())
     const own = process.cpuUsage(ownBefore)
     const serverCpuMs = waitOn.cpuMs() - cpuBefore
 
@@ -199,7 +234,7 @@ async function round(waitOn: ServerProcess, writeThrough: ServerProcess, personI
     latencies.sort((a, b) => a - b)
     return {
       p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), minMs: latencies[0]!, maxMs: latencies[latencies.length - 1]!,
-      writeMs: acknowledged - writeSent, connectMs, settleMs,
+      writeMs: acknowledged - writeSent, connectMs, settleMs, connectServerCpuMs,
       rssPerWaiterBytes: (rssAfter - rssBefore) / options.waiters,
       heapPerWaiterBytes: (heapAfter - heapBefore) / options.waiters,
       serverCpuMs, loadGeneratorCpuMs: (own.user + own.system) / 1000, unexpected,
@@ -210,31 +245,82 @@ async function round(waitOn: ServerProcess, writeThrough: ServerProcess, personI
   }
 }
 
-/**
- * A warm-up round, then `options.rounds` rounds of: `options.waiters` long polls held on
- * `waitOn`, one `PUT` of `personId` through `writeThrough`, every waiter's answer timed.
- */
-export async function measureWakeUp(waitOn: ServerProcess, writeThrough: ServerProcess, personId: string, options: WakeUpOptions): Promise<WakeUpResult> {
-  await round(waitOn, writeThrough, personId, options, 'warm-up')
-  const rounds: WakeUpRound[] = []
-  for (let i = 1; i <= options.rounds; i++) {
-    const r = await round(waitOn, writeThrough, personId, options, `round ${i}`)
-    options.log(`    round ${i}: p50 ${r.p50Ms.toFixed(1)} ms  p99 ${r.p99Ms.toFixed(1)} ms  max ${r.maxMs.toFixed(1)} ms  (write ${r.writeMs.toFixed(1)} ms, ` +
-      `server CPU ${r.serverCpuMs} ms, load generator CPU ${r.loadGeneratorCpuMs.toFixed(0)} ms)  ` +
-      `memory per waiter: RSS ${(r.rssPerWaiterBytes / 1024).toFixed(1)} KiB, heap ${(r.heapPerWaiterBytes / 1024).toFixed(1)} KiB` +
-      (r.unexpected > 0 ? `  UNEXPECTED: ${r.unexpected}` : ''))
-    rounds.push(r)
-  }
+function describeRound(name: string, r: WakeUpRound): string {
+  return `    ${name}: min ${r.minMs.toFixed(1)} ms  p50 ${r.p50Ms.toFixed(1)} ms  p99 ${r.p99Ms.toFixed(1)} ms  max ${r.maxMs.toFixed(1)} ms  (write ${r.writeMs.toFixed(1)} ms, ` +
+    `server CPU ${r.serverCpuMs} ms (${r.connectServerCpuMs} ms to take the waiters in), load generator CPU ${r.loadGeneratorCpuMs.toFixed(0)} ms)  ` +
+    `memory per waiter: RSS ${(r.rssPerWaiterBytes / 1024).toFixed(1)} KiB, heap ${(r.heapPerWaiterBytes / 1024).toFixed(1)} KiB` +
+    (r.unexpected > 0 ? `  UNEXPECTED: ${r.unexpected}` : '')
+}
+
+function summariseRounds(waiters: number, first: WakeUpRound, rounds: readonly WakeUpRound[]): WakeUpResult {
   return {
-    waiters: options.waiters,
+    waiters,
+    first,
     rounds,
+    minMs: median(rounds.map((r) => r.minMs)),
     p50Ms: median(rounds.map((r) => r.p50Ms)),
     p99Ms: median(rounds.map((r) => r.p99Ms)),
     maxMs: median(rounds.map((r) => r.maxMs)),
     rssPerWaiterBytes: median(rounds.map((r) => r.rssPerWaiterBytes)),
     heapPerWaiterBytes: median(rounds.map((r) => r.heapPerWaiterBytes)),
     serverCpuMs: median(rounds.map((r) => r.serverCpuMs)),
+    connectServerCpuMs: median(rounds.map((r) => r.connectServerCpuMs)),
     loadGeneratorCpuMs: median(rounds.map((r) => r.loadGeneratorCpuMs)),
     unexpected: rounds.reduce((sum, r) => sum + r.unexpected, 0),
+  }
+}
+
+/**
+ * A warm-up round, then `options.rounds` rounds of: `options.waiters` long polls held on
+ * `waitOn`, one `PUT` of `personId` through `writeThrough`, every waiter's answer timed.
+ */
+export async function measureWakeUp(waitOn: ServerProcess, writeThrough: ServerProcess, personId: string, options: WakeUpOptions): Promise<WakeUpResult> {
+  const first = await round(waitOn, writeThrough, personId, options, 'warm-up')
+  options.log(describeRound('warm-up', first))
+  const rounds: WakeUpRound[] = []
+  for (let i = 1; i <= options.rounds; i++) {
+    const r = await round(waitOn, writeThrough, personId, options, `round ${i}`)
+    options.log(describeRound(`round ${i}`, r))
+    rounds.push(r)
+  }
+  return summariseRounds(options.waiters, first, rounds)
+}
+
+/** The wake-up on one server process and on its ceiling, round by round. */
+export interface PairedWakeUp {
+  readonly ours: WakeUpResult
+  readonly ceiling: WakeUpResult
+  /** Of each round, our p99 over the ceiling's; and their median. */
+  readonly p99Ratios: readonly number[]
+  readonly p99Ratio: number
+}
+
+/**
+ * The wake-up on `ours` (waiters and write on the same process) paired with `ceiling` (the bare
+ * long-poll server): a warm-up round of each, then rounds against each back to back, which goes
+ * first alternating, so that both see the same machine.
+ */
+export async function measureWakeUpPaired(ours: ServerProcess, ceiling: ServerProcess, personId: string, options: WakeUpOptions): Promise<PairedWakeUp> {
+  const ceilingFirst = await round(ceiling, ceiling, personId, { ...options, onWakeUp: undefined }, 'warm-up')
+  options.log(describeRound('warm-up, bare node:http', ceilingFirst))
+  const oursFirst = await round(ours, ours, personId, options, 'warm-up')
+  options.log(describeRound('warm-up, ifmatch', oursFirst))
+  const oursRounds: WakeUpRound[] = []
+  const ceilingRounds: WakeUpRound[] = []
+  for (let i = 1; i <= options.rounds; i++) {
+    for (const side of i % 2 === 1 ? [ceiling, ours] : [ours, ceiling]) {
+      const mine = side === ours
+      const r = await round(side, side, personId, mine ? options : { ...options, onWakeUp: undefined }, `round ${i}`)
+      options.log(describeRound(`round ${i}, ${mine ? 'ifmatch' : 'bare node:http'}`, r))
+      if (mine) oursRounds.push(r)
+      else ceilingRounds.push(r)
+    }
+  }
+  const p99Ratios = oursRounds.map((r, i) => r.p99Ms / ceilingRounds[i]!.p99Ms)
+  return {
+    ours: summariseRounds(options.waiters, oursFirst, oursRounds),
+    ceiling: summariseRounds(options.waiters, ceilingFirst, ceilingRounds),
+    p99Ratios,
+    p99Ratio: median(p99Ratios),
   }
 }
