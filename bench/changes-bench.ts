@@ -249,16 +249,17 @@ function renderMarkdown(report: Report): string {
     'figures include garbage not yet collected, so they can even be negative). The ceiling is ' +
     '`bench/bare-long-poll.mjs`, a bare node:http server that holds the requests in an array and answers them all with the same bytes ' +
     'when the person is written; its rounds alternate with the SQLite ones.', '')
-  lines.push('| setup | first ms | p50 ms | p99 ms | max ms | goal p99 | met | memory per waiter, RSS / heap: fresh process; later rounds | server CPU: taking the waiters in / the wake-up | load generator CPU in the wake-up | p99 of each round |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |')
+  lines.push('| setup | first ms | p50 ms | p99 ms | max ms | goal p99 | met | memory per waiter, RSS / heap: fresh process; later rounds | server CPU: taking the waiters in / the wake-up | load generator CPU in the wake-up | main threads waiting for a core in the wake-up: server / load generator | p99 of each round |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |')
   const wakeRow = (name: string, r: WakeUpResult, goal = true): string =>
     `| ${name} | ${r.minMs.toFixed(1)} | ${r.p50Ms.toFixed(1)} | **${r.p99Ms.toFixed(1)}** | ${r.maxMs.toFixed(1)} | ${goal ? `< ${GOALS.p99Ms}` : ''} | ${!goal ? '' : r.p99Ms < GOALS.p99Ms ? 'yes' : '**no**'} | ` +
     `${kib(r.first.rssPerWaiterBytes)} / ${kib(r.first.heapPerWaiterBytes)} KiB; ${kib(r.rssPerWaiterBytes)} / ${kib(r.heapPerWaiterBytes)} KiB | ${r.connectServerCpuMs.toFixed(0)} ms / ${r.serverCpuMs.toFixed(0)} ms | ${r.loadGeneratorCpuMs.toFixed(0)} ms | ` +
+    `${r.serverRunQueueMs.toFixed(0)} ms / ${r.loadGeneratorRunQueueMs.toFixed(0)} ms | ` +
     `${r.rounds.map((x) => x.p99Ms.toFixed(0)).join(', ')} |` + (r.unexpected > 0 ? ` UNEXPECTED: ${r.unexpected}` : '')
   lines.push(wakeRow('SQLite, one process', w.sqlite.ours))
   lines.push(wakeRow('bare node:http (the ceiling), same rounds', w.sqlite.ceiling, false))
   if (w.postgres !== undefined) lines.push(wakeRow('PostgreSQL, waiters on process A, write through B', w.postgres))
-  else lines.push(`| PostgreSQL | ${w.postgresSkipped ?? 'skipped'} | | | | | | | | | |`)
+  else lines.push(`| PostgreSQL | ${w.postgresSkipped ?? 'skipped'} | | | | | | | | | | |`)
   lines.push('', `SQLite's p99 over the ceiling's, round by round: ${w.sqlite.p99Ratios.map((r) => r.toFixed(2)).join(', ')} (median ${w.sqlite.p99Ratio.toFixed(2)}).`)
   return lines.join('\n') + '\n'
 }

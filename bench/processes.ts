@@ -26,6 +26,8 @@ export interface RunningProcess {
   cpuMs(): number
   /** Resident memory of the process itself (not its children), in bytes, from /proc (NaN where absent). */
   rssBytes(): number
+  /** Time its main thread spent ready to run but waiting for a core, in ms so far (NaN where /proc has no schedstat). */
+  runQueueMs(): number
   stop(): Promise<void>
 }
 
@@ -60,6 +62,18 @@ function residentBytes(pid: number): number {
   try {
     const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
     return match === null ? NaN : Number(match[1]) * 1024
+  } catch {
+    return NaN
+  }
+}
+
+/**
+ * Time the main thread of `pid` (the one running JavaScript) spent ready to run but waiting for
+ * a core, in ms: the second field of /proc/PID/schedstat (ns). NaN where /proc has no schedstat.
+ */
+export function runQueueMs(pid: number | 'self'): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6
   } catch {
     return NaN
   }
@@ -103,6 +117,7 @@ async function startProcess(args: readonly string[], cpus: string | undefined, e
     cpuMs: () => processTreeCpuMs(child.pid!),
     // taskset execs node in place, so the child's pid is the server's own
     rssBytes: () => residentBytes(child.pid!),
+    runQueueMs: () => runQueueMs(child.pid!),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return
       child.kill('SIGTERM')

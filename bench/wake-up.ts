@@ -7,6 +7,7 @@
  */
 import { Agent } from 'node:http'
 import { performance } from 'node:perf_hooks'
+import { runQueueMs } from './processes.js'
 import { keepAliveAgent, linkTargets, rawRequest, type RawResponse } from './raw-request.js'
 
 /** A server process the bench started: its URL, and its resources as /proc reports them. */
@@ -14,6 +15,8 @@ export interface ServerProcess {
   readonly url: string
   cpuMs(): number
   rssBytes(): number
+  /** Time its main thread waited for a core so far, in ms. */
+  runQueueMs(): number
 }
 
 export interface WakeUpOptions {
@@ -50,6 +53,10 @@ export interface WakeUpRound {
   readonly serverCpuMs: number
   /** CPU of this process (the load generator) over the same span. */
   readonly loadGeneratorCpuMs: number
+  /** Over the same span, time the waiting server's main thread was ready to run but had no core (from /proc schedstat). */
+  readonly serverRunQueueMs: number
+  /** The same for this process: on a shared machine, the time neither side could run. */
+  readonly loadGeneratorRunQueueMs: number
   /** Waiters that were not answered 200 with the write in their changes, or not at all. */
   readonly unexpected: number
 }
@@ -72,6 +79,8 @@ export interface WakeUpResult {
   readonly serverCpuMs: number
   readonly connectServerCpuMs: number
   readonly loadGeneratorCpuMs: number
+  readonly serverRunQueueMs: number
+  readonly loadGeneratorRunQueueMs: number
   readonly unexpected: number
 }
 
@@ -199,6 +208,8 @@ async function round(waitOn: ServerProcess, writeThrough: ServerProcess, personI
 
     const cpuBefore = waitOn.cpuMs()
     const ownBefore = process.cpuUsage()
+    const queuedBefore = waitOn.runQueueMs()
+    const ownQueuedBefore = runQueueMs('self')
     const writeSentNs = process.hrtime.bigint()
     const writeSent = performance.now()
     const write = await rawRequest(`${writeThrough.url}/persons/${personId}`, {
@@ -219,6 +230,8 @@ async function round(waitOn: ServerProcess, writeThrough: ServerProcess, personI
     options.onWakeUp?.(writeSentNs, process.hrtime.bigint())
     const own = process.cpuUsage(ownBefore)
     const serverCpuMs = waitOn.cpuMs() - cpuBefore
+    const serverRunQueueMs = waitOn.runQueueMs() - queuedBefore
+    const loadGeneratorRunQueueMs = runQueueMs('self') - ownQueuedBefore
 
     const latencies: number[] = []
     let unexpected = 0
@@ -237,7 +250,7 @@ async function round(waitOn: ServerProcess, writeThrough: ServerProcess, personI
       writeMs: acknowledged - writeSent, connectMs, settleMs, connectServerCpuMs,
       rssPerWaiterBytes: (rssAfter - rssBefore) / options.waiters,
       heapPerWaiterBytes: (heapAfter - heapBefore) / options.waiters,
-      serverCpuMs, loadGeneratorCpuMs: (own.user + own.system) / 1000, unexpected,
+      serverCpuMs, loadGeneratorCpuMs: (own.user + own.system) / 1000, serverRunQueueMs, loadGeneratorRunQueueMs, unexpected,
     }
   } finally {
     waiterAgent.destroy()
@@ -247,7 +260,8 @@ async function round(waitOn: ServerProcess, writeThrough: ServerProcess, personI
 
 function describeRound(name: string, r: WakeUpRound): string {
   return `    ${name}: min ${r.minMs.toFixed(1)} ms  p50 ${r.p50Ms.toFixed(1)} ms  p99 ${r.p99Ms.toFixed(1)} ms  max ${r.maxMs.toFixed(1)} ms  (write ${r.writeMs.toFixed(1)} ms, ` +
-    `server CPU ${r.serverCpuMs} ms (${r.connectServerCpuMs} ms to take the waiters in), load generator CPU ${r.loadGeneratorCpuMs.toFixed(0)} ms)  ` +
+    `server CPU ${r.serverCpuMs} ms (${r.connectServerCpuMs} ms to take the waiters in), load generator CPU ${r.loadGeneratorCpuMs.toFixed(0)} ms; ` +
+    `waiting for a core: server ${r.serverRunQueueMs.toFixed(0)} ms, load generator ${r.loadGeneratorRunQueueMs.toFixed(0)} ms)  ` +
     `memory per waiter: RSS ${(r.rssPerWaiterBytes / 1024).toFixed(1)} KiB, heap ${(r.heapPerWaiterBytes / 1024).toFixed(1)} KiB` +
     (r.unexpected > 0 ? `  UNEXPECTED: ${r.unexpected}` : '')
 }
@@ -266,6 +280,8 @@ function summariseRounds(waiters: number, first: WakeUpRound, rounds: readonly W
     serverCpuMs: median(rounds.map((r) => r.serverCpuMs)),
     connectServerCpuMs: median(rounds.map((r) => r.connectServerCpuMs)),
     loadGeneratorCpuMs: median(rounds.map((r) => r.loadGeneratorCpuMs)),
+    serverRunQueueMs: median(rounds.map((r) => r.serverRunQueueMs)),
+    loadGeneratorRunQueueMs: median(rounds.map((r) => r.loadGeneratorRunQueueMs)),
     unexpected: rounds.reduce((sum, r) => sum + r.unexpected, 0),
   }
 }
