@@ -166,15 +166,17 @@ for (const driver of TEST_DRIVERS) {
     const newPrefix = (): string => `c${++n}-${Date.now().toString(36)}-`
     let controller: AbortController
     let mirrors: PersonsMirror[]
+    /** Ends every iterator and mirror of the test; called before any server they follow stops. */
+    const stopFollowing = async (): Promise<void> => {
+      controller.abort()
+      await Promise.all(mirrors.map((m) => m.close()))
+    }
 
     beforeEach(() => {
       controller = new AbortController()
       mirrors = []
     })
-    afterEach(async () => {
-      controller.abort()
-      await Promise.all(mirrors.map((m) => m.close()))
-    })
+    afterEach(stopFollowing)
 
     describe('one server', () => {
       let server: RunningServer
@@ -383,6 +385,7 @@ for (const driver of TEST_DRIVERS) {
         proxy = await TcpProxy.start({ host: '127.0.0.1', port: portOf(first.baseUrl) })
       })
       afterEach(async () => {
+        await stopFollowing()
         await proxy?.close()
         await first?.close()
         await second?.close()
