@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test'
 import {
   AlreadyExistsError, BadRequestError, IfMatchClient, NotFoundError, PreconditionFailedError,
-  PreconditionRequiredError, ConflictError, type ChangesBatch, type FeedChange, type PersonsMirror,
+  PreconditionRequiredError, ConflictError, ProblemError, type ChangesBatch, type FeedChange, type PersonsMirror,
 } from '../../src/client/client.js'
 import { spawnServer, stopProcess, type ServerProcess } from '../helpers/spawn-server.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
@@ -438,6 +438,70 @@ for (const driver of TEST_DRIVERS) {
       })
     })
   })
+
+  if (driver.name === 'postgres') {
+    // a real 503: the server's connections to PostgreSQL cut by a proxy between them
+    describe('a server whose PostgreSQL goes away for a while and comes back', () => {
+      let database: TestDatabase
+      let dbProxy: TcpProxy | undefined
+      let server: ServerProcess | undefined
+      let controller: AbortController
+
+      before(async () => {
+        database = await driver.createDatabase()
+        const direct = new URL(database.url)
+        dbProxy = await TcpProxy.start({ host: direct.hostname, port: Number(direct.port || 5432) })
+        const viaProxy = new URL(database.url)
+        viaProxy.hostname = '127.0.0.1'
+        viaProxy.port = String(dbProxy.port)
+        server = await spawnServer(viaProxy.toString())
+      })
+      after(async () => {
+        controller?.abort()
+        await stopProcess(server)
+        await dbProxy?.close()
+        await database?.cleanup()
+      })
+
+      it('is followed through its 503 answers with backoff, from the same token: nothing lost, nothing repeated', async () => {
+        controller = new AbortController()
+        const client = new IfMatchClient({ baseUrl: server!.baseUrl })
+        await client.create({ person_id: 'before', person_name: 'before the outage' })
+        const retried: unknown[] = []
+        const feed = client.changes({ wait: 2, baseDelayMs: 20, maxDelayMs: 200, signal: controller.signal, onRetry: (e) => retried.push(e) })
+        const batches: ChangesBatch[] = []
+        const consuming = (async () => {
+          for await (const batch of feed) batches.push(batch)
+        })()
+        const eventually = (what: string, condition: () => boolean): Promise<void> => within(BOUND_MS, (async () => {
+          while (!condition()) await new Promise((r) => setTimeout(r, 10))
+        })(), what)
+
+        await eventually('the first batch', () => ids(batches).includes('before'))
+        await dbProxy!.close()
+        await eventually('a 503 retried', () => retried.some((e) => e instanceof ProblemError && e.status === 503))
+        await dbProxy!.open()
+        // the server's pool may need a try or two to reconnect: what a writer would do
+        await within(BOUND_MS, (async () => {
+          for (;;) {
+            try {
+              await client.create({ person_id: 'after', person_name: 'after the outage' })
+              return
+            } catch (error) {
+              if (!(error instanceof ProblemError && error.status === 503)) throw error
+              await new Promise((r) => setTimeout(r, 100))
+            }
+          }
+        })(), 'a write after the outage')
+        await eventually('the write after the outage', () => ids(batches).includes('after'))
+        controller.abort()
+        await within(BOUND_MS, consuming, 'the consumer ending')
+
+        assert.deepEqual(ids(batches), ['before', 'after'])
+        for (let i = 1; i < batches.length; i++) assert.equal(batches[i]!.since, batches[i - 1]!.next)
+      })
+    })
+  }
 
   describe(`mirror() against two server processes sharing one ${driver.name} database`, () => {
     let database: TestDatabase
