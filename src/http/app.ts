@@ -3,7 +3,7 @@
  * started listening (server.ts listens; tests listen on port 0).
  */
 import { randomBytes } from 'node:crypto'
-import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { parseEntityTagList } from '../core/index.js'
@@ -128,6 +128,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       const server = createServer(fastPath === undefined ? handler : (request, response) => {
         if (!fastPath(request, response)) handler(request, response)
       })
+      trackOpenResponses(server)
       // what Fastify sets on a server it makes itself
       server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
       server.requestTimeout = REQUEST_TIMEOUT_MS
@@ -138,6 +139,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     closing = true
     // waiting long polls answer now with what there is, and event streams end
     hub.close()
+    closeConnectionsWhenIdle(app)
     done()
   })
   if (options.tombstoneRetentionMs !== undefined) purgeTombstonesEvery(app, store, options.tombstoneRetentionMs)
@@ -240,6 +242,48 @@ export function buildApp(options: AppOptions): FastifyInstance {
   })
 
   return app
+}
+
+/**
+ * Once no request is in flight, closes every connection. Node's server.close() closes only the
+ * connections that are idle at that moment: a long poll answered during the shutdown leaves its
+ * keep-alive connection open, and a connection on which no request was ever sent (Node's fetch opens
+ * one after an aborted request) is not idle to it either; either would hold app.close() until the
+ * keep-alive timeout (72 s).
+ */
+function closeConnectionsWhenIdle(app: FastifyInstance): void {
+  let inFlight = 0
+  const server = app.server
+  const count = (_request: IncomingMessage, response: ServerResponse): void => {
+    inFlight++
+    response.once('close', () => inFlight--)
+  }
+  // from now on: requests already running are counted by the responses still open
+  for (const response of openResponses.get(server) ?? []) {
+    inFlight++
+    response.once('close', () => inFlight--)
+  }
+  server.on('request', count)
+  const sweep = setInterval(() => {
+    if (inFlight === 0) server.closeAllConnections()
+  }, 50)
+  sweep.unref()
+  server.once('close', () => {
+    clearInterval(sweep)
+    server.off('request', count)
+  })
+}
+
+// the responses each server has open, so a shutdown knows what is still in flight
+const openResponses = new WeakMap<Server, Set<ServerResponse>>()
+
+function trackOpenResponses(server: Server): void {
+  const open = new Set<ServerResponse>()
+  openResponses.set(server, open)
+  server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
+    open.add(response)
+    response.once('close', () => open.delete(response))
+  })
 }
 
 /**
