@@ -14,6 +14,7 @@ import { SqliteInUseError, type SqliteLocking } from './store/sqlite/sqlite-pers
 
 const USAGE = `Usage: ifmatch [--port N] [--host ADDR] [--database URL] [--workers N] [--pool-size N] [--cors-origins LIST]
                [--sqlite-synchronous NORMAL|FULL] [--sqlite-locking exclusive|shared]
+               [--tombstone-retention DURATION]
 
 Serves the persons API with ETags and conditional requests (see README.md).
 
@@ -35,6 +36,10 @@ Options (each overrides its environment variable):
                     who may open the SQLite file (SQLITE_LOCKING, default exclusive; shared with
                     --workers): exclusive lets this one process in and reads faster, shared lets
                     any number of processes in, every one of which must say shared
+  --tombstone-retention DURATION
+                    how long the changes feed remembers deletes (TOMBSTONE_RETENTION, default
+                    for ever), as 30d, 12h, 15m, 10s or 500ms; a feed token older than that gets
+                    410 Gone and its client starts again from since=0
   -h, --help        print this help and exit
 
 Environment only:
@@ -59,6 +64,20 @@ interface Config {
   protectReads: boolean
   shutdownTimeoutMs: number
   corsOrigins: CorsOrigins | undefined
+  tombstoneRetentionMs: number | undefined
+}
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** A duration such as `30d`, `12h`, `15m`, `10s` or `500ms`, in ms. */
+function duration(name: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined
+  const match = /^([0-9]{1,9})(ms|s|m|h|d)$/.exec(raw.trim())
+  const ms = match === null ? NaN : Number(match[1]) * DURATION_UNITS_MS[match[2]!]!
+  if (!(ms >= 1 && ms <= 100 * 365 * 86_400_000)) {
+    throw new UsageError(`${name} must be a duration such as 30d, 12h, 15m, 10s or 500ms (at least 1ms), got ${JSON.stringify(raw)}`)
+  }
+  return ms
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -111,6 +130,7 @@ function readConfig(argv: string[]): Config | 'help' {
       'sqlite-synchronous': { type: 'string' },
       'sqlite-locking': { type: 'string' },
       'cors-origins': { type: 'string' },
+      'tombstone-retention': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -143,6 +163,7 @@ function readConfig(argv: string[]): Config | 'help' {
       sqliteLocking: lockingMode(values['sqlite-locking'] ?? process.env.SQLITE_LOCKING, workers, databaseUrl),
     },
     corsOrigins: corsOrigins(values['cors-origins'] ?? process.env.CORS_ORIGINS),
+    tombstoneRetentionMs: duration('--tombstone-retention', values['tombstone-retention'] ?? process.env.TOMBSTONE_RETENTION),
   }
 }
 
@@ -191,6 +212,7 @@ async function serve(config: Config): Promise<void> {
     protectReads: config.protectReads,
     processMetrics: true,
     corsOrigins: config.corsOrigins,
+    tombstoneRetentionMs: config.tombstoneRetentionMs,
   })
   let closing = false
   const shutdown = async (signal: string): Promise<void> => {

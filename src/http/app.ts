@@ -22,6 +22,8 @@ import { BODY_LIMIT_BYTES, PROBLEM_TYPES, Problem, problems } from './problems.j
 import { OPERATIONS_RESPONSES, operationsSchema, validationProblem } from './route-schemas.js'
 import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from './security-headers.js'
 import { webRoutes } from './web-routes.js'
+import { ChangeHub } from './change-hub.js'
+import { changesFeed } from './changes-feed.js'
 
 export interface AppOptions {
   readonly store: PersonStore
@@ -44,6 +46,13 @@ export interface AppOptions {
    * are immediate (default true; see read-fast-path.ts). Off, every request takes Fastify's path.
    */
   readonly readFastPath?: boolean
+  /**
+   * How long tombstones of deletes are kept for the changes feed, in ms (TOMBSTONE_RETENTION);
+   * absent (the default): for ever. Older ones are purged now and then, and tokens from before them get 410.
+   */
+  readonly tombstoneRetentionMs?: number | undefined
+  /** The longest a changes event stream stays silent before a comment line, in ms (default 10 s). */
+  readonly changesHeartbeatMs?: number | undefined
 }
 
 // the methods each resource answers; anything else there is a 405 with this Allow header
@@ -81,6 +90,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const metrics = new ServiceMetrics({ processMetrics: options.processMetrics === true, bodySize: (etag) => cache.sizeOf(etag) })
   const store = new InstrumentedPersonStore(options.store, metrics.observeStore)
   let closing = false
+  const hub = new ChangeHub(store)
+  const feed = changesFeed({ store, cache, metrics, hub, heartbeatMs: options.changesHeartbeatMs })
   // reads the framework would answer with more than a 304 or cached 200 cannot take the fast path:
   // a request log, a token on reads, or CORS headers (Vary: Origin on every answer)
   const fastPath: ReadFastPath | undefined = store.immediate === undefined || options.readFastPath === false ||
@@ -123,8 +134,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
   })
   app.addHook('preClose', (done) => {
     closing = true
+    // waiting long polls answer now with what there is, and event streams end
+    hub.close()
     done()
   })
+  if (options.tombstoneRetentionMs !== undefined) purgeTombstonesEvery(app, store, options.tombstoneRetentionMs)
 
   // API.md: bodies are JSON whatever their Content-Type says, even one that is not a valid media
   // type, which Fastify would refuse with 415 before any route runs. Dropping the field sends every
@@ -161,7 +175,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   void app.register(async (api) => {
     // 401 comes first, before 404: an unauthenticated writer learns nothing about what exists
     if (options.apiToken !== undefined) api.addHook('onRequest', bearerAuth({ token: options.apiToken, protectReads: options.protectReads === true }))
-    personsRoutes(api, store, cache)
+    personsRoutes(api, store, cache, feed)
   })
   // the web page and its files: not the API, so not in its document
   void app.register(async (web) => webRoutes(web))
@@ -224,6 +238,29 @@ export function buildApp(options: AppOptions): FastifyInstance {
   })
 
   return app
+}
+
+/**
+ * Removes tombstones older than `retentionMs` when the app is ready and then at a tenth of the
+ * retention (between 100 ms and an hour), until the app closes.
+ */
+function purgeTombstonesEvery(app: FastifyInstance, store: PersonStore, retentionMs: number): void {
+  const purge = (): void => {
+    store.purgeTombstones(Date.now() - retentionMs).catch((error: unknown) => {
+      app.log.warn({ err: error }, 'could not purge tombstones; trying again later')
+    })
+  }
+  let timer: NodeJS.Timeout | undefined
+  app.addHook('onReady', (done) => {
+    purge()
+    timer = setInterval(purge, Math.min(Math.max(retentionMs / 10, 100), 3_600_000))
+    timer.unref()
+    done()
+  })
+  app.addHook('onClose', (_instance, done) => {
+    clearInterval(timer)
+    done()
+  })
 }
 
 /** A problem for a 4xx that Fastify raised about the request itself. */

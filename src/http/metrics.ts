@@ -43,6 +43,11 @@ export class ServiceMetrics {
   private readonly storeChildren = new Map<string, Histogram.Internal<'operation' | 'outcome'>>()
   private readonly storeSeconds: Histogram<'operation' | 'outcome'>
   private readonly bodySize: (etag: string) => number | undefined
+  /**
+   * The changes feed, counted in plain numbers by changes-feed.ts: requests waiting now (long
+   * polls held by `wait`, open event streams) and the items served so far.
+   */
+  readonly changes = { waitingPolls: 0, openStreams: 0, servedInAnswers: 0, servedInStreams: 0 }
 
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry]
@@ -97,6 +102,23 @@ export class ServiceMetrics {
       collect() {
         this.reset()
         this.inc(metrics.unknownSizeCount)
+      },
+    })
+    new Gauge({
+      name: 'ifmatch_changes_waiting', help: 'Changes feed requests open now: long polls held by wait= (kind="long-poll") and event streams (kind="stream").',
+      labelNames: ['kind'], registers,
+      collect() {
+        this.set({ kind: 'long-poll' }, metrics.changes.waitingPolls)
+        this.set({ kind: 'stream' }, metrics.changes.openStreams)
+      },
+    })
+    new Counter({
+      name: 'ifmatch_changes_served_total', help: 'Changes feed items (persons and tombstones) sent, in JSON answers (kind="answer") and on event streams (kind="stream").',
+      labelNames: ['kind'], registers,
+      collect() {
+        this.reset()
+        this.inc({ kind: 'answer' }, metrics.changes.servedInAnswers)
+        this.inc({ kind: 'stream' }, metrics.changes.servedInStreams)
       },
     })
     this.preconditionFailed = new Counter({

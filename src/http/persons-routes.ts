@@ -18,7 +18,8 @@ import {
   JSON_TYPE, pageEtag, pageRepresentation, personEtag, personRepresentation, validatorHeaders,
 } from './representation.js'
 import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
-import { DEFAULT_PAGE_LIMIT, PERSON_SCHEMAS } from './route-schemas.js'
+import { DEFAULT_PAGE_LIMIT, PERSON_SCHEMAS, QUERY_RULES } from './route-schemas.js'
+import { wantsEventStream, type ChangesFeed } from './changes-feed.js'
 
 /** How often a write re-reads and retries after losing a compare-and-set before it gives up (503). */
 const MAX_WRITE_ATTEMPTS = 50
@@ -48,7 +49,7 @@ function isOtherPatchFormat(type: string | undefined): type is string {
 }
 
 interface IdRoute { Params: { id: string } }
-interface PageRoute { Querystring: { limit?: string; after?: string } }
+interface PageRoute { Querystring: { limit?: string; after?: string; since?: string; wait?: string } }
 
 /**
  * The conditional request header fields of `request` (Fastify's or node:http's), for
@@ -94,7 +95,7 @@ function problemFor(decision: PreconditionDecision, method: string, id: string, 
  * Registers the persons routes on `app`, backed by `store`; `cache` holds serialised
  * representations by ETag (one per app: per process).
  */
-export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: RepresentationCache): void {
+export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: RepresentationCache, feed: ChangesFeed): void {
   const validators = (v: PersonValidator): CurrentValidators =>
     ({ etag: personEtag(store.epoch, v.version), lastModified: v.changedAt })
 
@@ -225,7 +226,14 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
   app.route<PageRoute>({ method: SAFE_METHODS, url: '/persons', ...withSchema(PERSON_SCHEMAS.list), handler: async (request, reply) => {
     // the querystring schema has checked both parameters (a 400 otherwise)
     const limit = request.query.limit === undefined ? DEFAULT_PAGE_LIMIT : Number(request.query.limit)
-    const after = request.query.after
+    const { after, since, wait } = request.query
+    // the changes feed shares the URL: since=, or an EventSource reconnecting with Last-Event-ID
+    const resumes = request.headers['last-event-id'] !== undefined && wantsEventStream(request.headers.accept)
+    if (since !== undefined || wait !== undefined || resumes) {
+      if (after !== undefined) throw problems.invalidQuery('after', QUERY_RULES.after!)
+      if (since === undefined && !resumes) throw problems.invalidQuery('wait', QUERY_RULES.wait!)
+      return feed.answer(request, reply, { since, limit, wait: wait === undefined ? undefined : Number(wait) })
+    }
     // the 304 path reads the store-wide revision alone, never a row
     const collection = await store.readCollectionValidator()
     const etag = pageEtag(store.epoch, collection.revision, limit, after)

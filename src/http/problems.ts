@@ -71,6 +71,10 @@ export const problems = {
   methodNotAllowed: (method: string, allow: readonly string[]) =>
     new Problem(405, 'method-not-allowed', 'Method Not Allowed',
       `${method} is not allowed here; allowed: ${allow.join(', ')}`, { allow: allow.join(', ') }),
+  /** API.md: a changes token the database can no longer answer; the client starts again from 0. */
+  changesGone: (why: string) =>
+    new Problem(410, 'changes-gone', 'Gone',
+      `${why}; start again from since=0`, { 'cache-control': 'no-store' }),
   personExists: (id: string) =>
     new Problem(409, 'already-exists', 'Conflict', `Person with ID ${id} already exists`),
   staleIfMatch: () =>
@@ -125,13 +129,14 @@ export const PROBLEM_TYPES: Readonly<Record<string, string>> = {
   'invalid-json': 'The request body is not a JSON object.',
   'missing-field': 'A mandatory member (person_id on create, person_name) is missing or empty.',
   'invalid-field': 'A member breaks its rule: person_id is 1–64 of A–Z a–z 0–9 . _ ~ -; person_name is 1–200 code points, not only white space, no control characters.',
-  'invalid-query': 'A query parameter breaks its rule: limit is a whole number from 1 to 1000; after is a person ID.',
+  'invalid-query': 'A query parameter breaks its rule: limit is a whole number from 1 to 1000; after is a person ID; since is 0 or a token the feed gave (next, or a Link); wait is a whole number of seconds from 1 to 60, with since.',
   'bad-request': 'The request could not be read: a malformed URL, header section or body.',
   'client-error': 'The request was refused for a reason its status code names.',
   unauthorized: 'The server has API_TOKEN set: writes (and reads, with API_TOKEN_READS=1) need Authorization: Bearer <token>.',
   'not-found': 'No such person, or no such resource.',
   'method-not-allowed': 'The method is not supported on this resource; the Allow header lists those that are.',
   'already-exists': 'A person with this ID already exists.',
+  'changes-gone': 'The changes feed cannot answer from this token: it comes from another database, from ahead of this one, or from before the oldest tombstone kept. Start again from since=0.',
   'precondition-failed': 'A precondition (If-Match, If-Unmodified-Since, If-None-Match) is false: the person changed since you read it. GET it again and retry with its new ETag.',
   'body-too-large': 'The request body is over 64 KiB.',
   'request-timeout': 'The request did not arrive completely in time; send it again, faster.',

@@ -12,6 +12,8 @@ export interface CachedRepresentation {
   readonly body: Buffer
   /** ETag, Last-Modified, Cache-Control, and (for a page) Link. */
   readonly headers: Readonly<Record<string, string>>
+  /** A changes feed answer: how many items it holds (for the metrics). */
+  readonly items?: number
 }
 
 /** The default cap on the cached bodies and headers, in bytes: 64 MiB, about 700 pages of 1,000. */

@@ -4,7 +4,7 @@
  * hashing the body, so deciding a 304 or 412 needs no body at all.
  */
 import { formatEntityTag, formatHttpDate, type EntityTag } from '../core/index.js'
-import type { PersonPage, StoredPerson } from '../store/person-store.js'
+import type { ChangesPage, PersonPage, StoredChange, StoredPerson } from '../store/person-store.js'
 import type { CachedRepresentation } from './representation-cache.js'
 
 /** API.md: caches may store responses but must revalidate them, which ETags make cheap. */
@@ -22,6 +22,34 @@ export function personEtag(epoch: string, version: number): EntityTag {
 export function pageEtag(epoch: string, revision: number, limit: number, after: string | undefined): EntityTag {
   const page = after === undefined ? `l${limit}` : `l${limit}a${after}`
   return { weak: false, opaque: `${epoch}.${revision.toString(36)}.${page}` }
+}
+
+/**
+ * Where a client stands in the changes feed: after `revision`, with or without the tombstones
+ * of deletes (a copy that starts from nothing, `since=0`, needs none). `token` is how it was written.
+ */
+export interface FeedPosition {
+  readonly revision: number
+  readonly withTombstones: boolean
+  readonly token: string
+}
+
+/** The token that starts the feed from nothing. */
+export const START_TOKEN = '0'
+
+/** The feed token of `revision` in the database with `epoch` (docs/changes-feed.md). */
+export function changesToken(epoch: string, revision: number): string {
+  return `${epoch}.${revision.toString(36)}`
+}
+
+/**
+ * The strong ETag of one feed answer. The answer is fully determined by the database (epoch), the
+ * revision of the snapshot, where it starts and its limit; tombstones purged later all lie at or
+ * below the horizon, and a `since` below the horizon is answered 410, never from this tag.
+ */
+export function changesEtag(epoch: string, revision: number, position: FeedPosition, limit: number): EntityTag {
+  const since = position.withTombstones ? position.revision.toString(36) : 'z'
+  return { weak: false, opaque: `${epoch}.${revision.toString(36)}.f${since}.${limit}` }
 }
 
 /** The media type of every representation of a person or a page. */
@@ -74,8 +102,49 @@ export function personRepresentation(epoch: string, person: StoredPerson): Cache
 export function pageRepresentation(epoch: string, page: PersonPage, limit: number, after: string | undefined): CachedRepresentation {
   const headers = validatorHeaders(pageEtag(epoch, page.collection.revision, limit, after), page.collection.changedAt)
   const last = page.persons.at(-1)
-  if (page.hasMore && last !== undefined) {
-    headers.link = `</persons?limit=${limit}&after=${encodeURIComponent(last.id)}>; rel="next"`
-  }
+  // API.md: every page names the moment it was read, to follow the changes feed from
+  const changes = `</persons?since=${changesToken(epoch, page.collection.revision)}>; rel="changes"`
+  headers.link = page.hasMore && last !== undefined
+    ? `</persons?limit=${limit}&after=${encodeURIComponent(last.id)}>; rel="next", ${changes}`
+    : changes
   return { body: Buffer.from(JSON.stringify(page.persons.map(personJson))), headers }
+}
+
+/** The JSON of one feed item: a person with the ETag a GET of it returns, or a tombstone. */
+export function changeJson(epoch: string, change: StoredChange): Record<string, unknown> {
+  if (change.deleted) return { person_id: change.id, deleted: true }
+  return { ...personJson(change.person), etag: formatEntityTag(personEtag(epoch, change.person.version)) }
+}
+
+/** The version of a feed item: the revision of the write it shows. */
+export function changeVersion(change: StoredChange): number {
+  return change.deleted ? change.version : change.person.version
+}
+
+/**
+ * Where a client stands after `page`: after its last item when `limit` cut it short, else at the
+ * snapshot's revision; with nothing new, exactly where it stood (API.md: `next` equals what was sent).
+ */
+export function nextPosition(epoch: string, page: ChangesPage, from: FeedPosition): FeedPosition {
+  const last = page.changes.at(-1)
+  if (page.hasMore && last !== undefined) {
+    const revision = changeVersion(last)
+    return { revision, withTombstones: true, token: changesToken(epoch, revision) }
+  }
+  if (page.changes.length === 0 && page.collection.revision === from.revision) return from
+  return { revision: page.collection.revision, withTombstones: true, token: changesToken(epoch, page.collection.revision) }
+}
+
+/**
+ * The serialised feed answer for `page`, read from `from` with `limit`: `{ changes, next, complete }`,
+ * its validators, and a `Link` to the rest when `limit` cut it short.
+ */
+export function changesRepresentation(epoch: string, page: ChangesPage, from: FeedPosition, limit: number): CachedRepresentation {
+  const next = nextPosition(epoch, page, from)
+  const headers = validatorHeaders(changesEtag(epoch, page.collection.revision, from, limit), page.collection.changedAt)
+  // the same URL answers an event stream to Accept: text/event-stream
+  headers.vary = 'accept'
+  if (page.hasMore) headers.link = `</persons?since=${next.token}&limit=${limit}>; rel="next"`
+  const body = JSON.stringify({ changes: page.changes.map((change) => changeJson(epoch, change)), next: next.token, complete: !page.hasMore })
+  return { body: Buffer.from(body), headers, items: page.changes.length }
 }

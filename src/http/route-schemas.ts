@@ -13,11 +13,16 @@ export const MAX_PAGE_LIMIT = 1000
 /** API.md: a page holds 100 persons unless `limit` says otherwise. */
 export const DEFAULT_PAGE_LIMIT = 100
 export const PAGE_LIMIT_PATTERN = '^(?=[0-9]{1,4}$)0*(?:[1-9][0-9]{0,2}|1000)$'
+/** API.md: a long poll waits 1–60 seconds. */
+export const MAX_WAIT_SECONDS = 60
+const WAIT_PATTERN = '^(?=[0-9]{1,3}$)0*(?:[1-9]|[1-5][0-9]|60)$'
 
 /** What each query parameter must be, in the words of the 400 that says it is not. */
 export const QUERY_RULES: Readonly<Record<string, string>> = {
   limit: `must be a whole number from 1 to ${MAX_PAGE_LIMIT}`,
-  after: 'must be one person ID (1–64 characters of A–Z a–z 0–9 . _ ~ -)',
+  after: 'must be one person ID (1–64 characters of A–Z a–z 0–9 . _ ~ -), and cannot go with since',
+  since: 'must be 0 or a token the changes feed gave (its next, or a Link)',
+  wait: `must be a whole number of seconds from 1 to ${MAX_WAIT_SECONDS}, and goes with since`,
 }
 
 const personId = {
@@ -60,6 +65,32 @@ export const PROBLEM_SCHEMA = {
     status: { type: 'integer' },
     detail: { type: 'string' },
     message: { type: 'string', description: "The seed's wording, where it had one." },
+  },
+} as const
+
+/** A changes feed answer. */
+export const CHANGES_SCHEMA = {
+  type: 'object',
+  required: ['changes', 'next', 'complete'],
+  properties: {
+    changes: {
+      type: 'array',
+      description: 'Every person created, updated or deleted after since, in commit order, each ID at most once with its latest state.',
+      items: {
+        oneOf: [
+          {
+            type: 'object', required: ['person_id', 'person_name', 'change_date', 'etag'],
+            properties: { ...PERSON_SCHEMA.properties, etag: { type: 'string', description: 'The ETag a GET of the person returns (quotes included), usable in If-Match.' } },
+          },
+          {
+            type: 'object', required: ['person_id', 'deleted'],
+            properties: { person_id: PERSON_SCHEMA.properties.person_id, deleted: { type: 'boolean', enum: [true] } },
+          },
+        ],
+      },
+    },
+    next: { type: 'string', description: 'The token to send as since next time; equal to since when nothing changed.' },
+    complete: { type: 'boolean', description: 'False when limit cut the list short (a Link rel="next" then names the rest).' },
   },
 } as const
 
@@ -216,17 +247,38 @@ export const PERSON_SCHEMAS = {
       type: 'object',
       properties: {
         limit: { type: 'string', pattern: PAGE_LIMIT_PATTERN, description: `Persons per page: 1–${MAX_PAGE_LIMIT} (default ${DEFAULT_PAGE_LIMIT}).` },
-        after: { ...personId, description: 'Only persons whose ID comes after this one.' },
+        after: { ...personId, description: 'Only persons whose ID comes after this one (not with since).' },
+        since: {
+          type: 'string', maxLength: 100,
+          description: 'The changes feed: only what changed after this token (0: from nothing; else a `next` or a rel="changes"/rel="next" Link the service gave). Answers a ChangesAnswer instead of a page, or an event stream to Accept: text/event-stream (Last-Event-ID takes precedence over since).',
+        },
+        wait: { type: 'string', pattern: WAIT_PATTERN, description: `With since: while nothing has changed, hold the request up to this many seconds (1–${MAX_WAIT_SECONDS}) and answer as soon as a write commits.` },
       },
     },
-    headers: readHeaders,
+    headers: {
+      type: 'object',
+      properties: {
+        ...readHeaders.properties,
+        Accept: { type: 'string', description: 'With since: text/event-stream answers a Server-Sent Events stream, one `change` event per item, `id:` the token after it, a comment at least every 15 s.' },
+        'Last-Event-ID': { type: 'string', description: 'With Accept: text/event-stream: resume after this token (EventSource sends it on reconnection).' },
+      },
+    },
     response: {
-      200: json('The page. Its ETag changes whenever any person is created, updated or deleted.', { type: 'array', items: PERSON_SCHEMA }, {
-        ...validatorHeaders,
-        Link: { type: 'string', description: '<…>; rel="next" when there is a next page.' },
-      }),
+      200: {
+        description: 'Without since: the page; its ETag changes whenever any person is created, updated or deleted. With since: the changes after it, in commit order (or, to Accept: text/event-stream, a stream of them).',
+        headers: {
+          ...validatorHeaders,
+          Link: { type: 'string', description: 'A page: <…>; rel="next" when there is a next page, and <…?since=…>; rel="changes", the moment it was read. A feed answer: <…>; rel="next" when limit cut it short.' },
+          Vary: { type: 'string', description: 'accept, on feed answers.' },
+        },
+        content: {
+          'application/json': { schema: { oneOf: [{ type: 'array', items: PERSON_SCHEMA }, CHANGES_SCHEMA] } },
+          'text/event-stream': { schema: { type: 'string', description: 'event: change / id: <token> / data: <a ChangesAnswer item>, one per item.' } },
+        },
+      },
       304: RESPONSES.notModified,
       400: RESPONSES.badRequest,
+      410: problem('Gone: the since token comes from another database, is ahead of it, or is older than the tombstones kept. Cache-Control: no-store. Start again from since=0.'),
       412: RESPONSES.preconditionFailed,
     },
   },

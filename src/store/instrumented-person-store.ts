@@ -3,12 +3,13 @@
  * observer (the HTTP layer feeds a Prometheus histogram with it). It changes no result.
  */
 import type {
-  CollectionValidator, DeleteResult, PageRequest, PersonPage, PersonStore, PersonValidator, StoredPerson, WriteResult,
+  ChangesPage, ChangesRequest, CollectionValidator, DeleteResult, Unwatch, PageRequest, PersonPage, PersonStore, PersonValidator, StoredPerson, WriteResult,
 } from './person-store.js'
 
 /** The store operations, as they are named in metrics. */
 export type StoreOperation =
-  | 'readValidator' | 'read' | 'readCollectionValidator' | 'readPage' | 'create' | 'update' | 'delete' | 'ping'
+  | 'readValidator' | 'read' | 'readCollectionValidator' | 'readPage' | 'readChanges' | 'purgeTombstones'
+  | 'create' | 'update' | 'delete' | 'ping'
 
 /** Receives one finished call: which, whether it threw, and how long it took in seconds. */
 export type StoreObserver = (operation: StoreOperation, outcome: 'ok' | 'error', seconds: number) => void
@@ -45,6 +46,19 @@ export class InstrumentedPersonStore implements PersonStore {
 
   readPage(request: PageRequest): Promise<PersonPage> {
     return this.timed('readPage', () => this.inner.readPage(request))
+  }
+
+  readChanges(request: ChangesRequest): Promise<ChangesPage> {
+    return this.timed('readChanges', () => this.inner.readChanges(request))
+  }
+
+  /** Passed through: a watch is not a call that finishes. */
+  watch(listener: () => void): Unwatch {
+    return this.inner.watch(listener)
+  }
+
+  purgeTombstones(before: number): Promise<number> {
+    return this.timed('purgeTombstones', () => this.inner.purgeTombstones(before))
   }
 
   create(id: string, name: string): Promise<WriteResult> {

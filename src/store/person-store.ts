@@ -52,9 +52,14 @@ export type StoredChange =
   | { readonly deleted: true; readonly id: string; readonly version: number }
 
 export interface ChangesRequest {
-  /** Only changes committed after this revision; 0 starts from nothing (live persons, no tombstones). */
+  /** Only changes committed after this revision. */
   readonly since: number
   readonly limit: number
+  /**
+   * Whether deletes are listed (as tombstones). A copy that starts from nothing has nothing to
+   * delete, so a feed read from `0` leaves them out.
+   */
+  readonly withTombstones: boolean
 }
 
 /** What changed after a revision, read in one snapshot with the collection validator. */

@@ -128,11 +128,11 @@ describe('SQLite locking', { skip: SKIP }, () => {
       const a = mustWrite(await one.create('shared-a', 'From one'))
       assert.deepEqual(await two.read('shared-a'), a)
       assert.deepEqual(two.immediate!.readValidator('shared-a'), { version: a.version, changedAt: a.changedAt })
-      assert.deepEqual(two.immediate!.readCollectionValidator(), { revision: a.version, changedAt: a.changedAt })
+      assert.deepEqual(two.immediate!.readCollectionValidator(), { revision: a.version, changedAt: a.changedAt, horizon: 0 })
       const b = mustWrite(await two.update('shared-a', 'From two', a.version))
       // `one` created it, but remembers nothing in shared mode: it reads the version `two` wrote
       assert.deepEqual(one.immediate!.readValidator('shared-a'), { version: b.version, changedAt: b.changedAt })
-      assert.deepEqual(one.immediate!.readCollectionValidator(), { revision: b.version, changedAt: b.changedAt })
+      assert.deepEqual(one.immediate!.readCollectionValidator(), { revision: b.version, changedAt: b.changedAt, horizon: 0 })
       assert.deepEqual(await one.read('shared-a'), b)
       // and its compare-and-set sees the other's version
       assert.deepEqual(await one.update('shared-a', 'Stale', a.version), { ok: false, reason: 'version-mismatch' })
@@ -162,10 +162,10 @@ describe('SQLite locking', { skip: SKIP }, () => {
         assert.equal(reads.readValidator('im-1'), undefined)
         const created = mustWrite(await store.create('im-1', 'Created'))
         assert.deepEqual(reads.readValidator('im-1'), { version: created.version, changedAt: created.changedAt })
-        assert.deepEqual(reads.readCollectionValidator(), { revision: created.version, changedAt: created.changedAt })
+        assert.deepEqual(reads.readCollectionValidator(), { revision: created.version, changedAt: created.changedAt, horizon: 0 })
         const updated = mustWrite(await store.update('im-1', 'Updated', created.version))
         assert.deepEqual(reads.readValidator('im-1'), { version: updated.version, changedAt: updated.changedAt })
-        assert.deepEqual(reads.readCollectionValidator(), { revision: updated.version, changedAt: updated.changedAt })
+        assert.deepEqual(reads.readCollectionValidator(), { revision: updated.version, changedAt: updated.changedAt, horizon: 0 })
         assert.deepEqual(reads.readValidator('im-1'), await store.readValidator('im-1'))
         assert.deepEqual(reads.readCollectionValidator(), await store.readCollectionValidator())
         assert.deepEqual(await store.delete('im-1', updated.version), { ok: true })
@@ -188,7 +188,7 @@ describe('SQLite locking', { skip: SKIP }, () => {
         assert.deepEqual(await store.update('im-2', 'Lost', created.version), { ok: false, reason: 'version-mismatch' })
         assert.deepEqual(await store.create('im-2', 'Exists'), { ok: false, reason: 'exists' })
         assert.deepEqual(reads.readValidator('im-2'), { version: updated.version, changedAt: updated.changedAt })
-        assert.deepEqual(reads.readCollectionValidator(), { revision: updated.version, changedAt: updated.changedAt })
+        assert.deepEqual(reads.readCollectionValidator(), { revision: updated.version, changedAt: updated.changedAt, horizon: 0 })
       })
 
       it('throw StoreUnavailableError once the store is closed, even for validators it had in memory', async () => {
@@ -278,13 +278,13 @@ describe('SQLite locking', { skip: SKIP }, () => {
           assert.deepEqual(reads.readValidator(person.id), { version: person.version, changedAt: person.changedAt }, person.id)
         }
         assert.equal(reads.readValidator('boom'), undefined)
-        assert.deepEqual(reads.readCollectionValidator(), { revision: before + 3, changedAt: personB.changedAt })
+        assert.deepEqual(reads.readCollectionValidator(), { revision: before + 3, changedAt: personB.changedAt, horizon: 0 })
         // and the file says the same to a store that reads it afresh
         await store.close()
         store = await database.openStore()
         for (const person of [personA, personFirst, personB]) assert.deepEqual(await store.read(person.id), person)
         assert.equal(await store.read('boom'), undefined)
-        assert.deepEqual(await store.readCollectionValidator(), { revision: before + 3, changedAt: personB.changedAt })
+        assert.deepEqual(await store.readCollectionValidator(), { revision: before + 3, changedAt: personB.changedAt, horizon: 0 })
       } finally {
         await store.close()
         await database.cleanup()

@@ -2,9 +2,10 @@ import pg from 'pg'
 import { newEpoch } from '../epoch.js'
 import {
   StoreUnavailableError,
-  type CollectionValidator, type DeleteResult, type PageRequest, type PersonPage, type PersonStore,
+  type ChangesPage, type ChangesRequest, type CollectionValidator, type DeleteResult, type StoredChange, type Unwatch, type PageRequest, type PersonPage, type PersonStore,
   type PersonValidator, type StoredPerson, type WriteResult,
 } from '../person-store.js'
+import { PostgresChangeListener } from './postgres-change-listener.js'
 import { MIGRATIONS, MIGRATION_LOCK_KEY, SCHEMA_VERSION } from './postgres-schema.js'
 
 /** Options for the PostgreSQL driver. */
@@ -20,6 +21,34 @@ export interface PostgresOptions {
    * database stalls, the server-side statement timeout never fires, and this one does.
    */
   readonly queryTimeoutMs?: number
+  /**
+   * How often a process with waiting feed requests re-reads the revision even without a
+   * notification, in ms (default 1000): the most a lost LISTEN notification can delay a wake-up.
+   */
+  readonly changesRecheckMs?: number
+}
+
+/** A row of the changes query, as json_agg writes it: a tombstone has no person_name. */
+interface ChangeRow {
+  person_id: string
+  person_name: string | null
+  change_date: number
+  version: number
+}
+
+interface MetaRow {
+  revision: string
+  changed_at: string
+  horizon: string
+}
+
+function toCollection(row: MetaRow): CollectionValidator {
+  return { revision: Number(row.revision), changedAt: Number(row.changed_at), horizon: Number(row.horizon) }
+}
+
+function toChange(row: ChangeRow): StoredChange {
+  if (row.person_name === null) return { deleted: true, id: row.person_id, version: row.version }
+  return { deleted: false, person: { id: row.person_id, name: row.person_name, changedAt: row.change_date, version: row.version } }
 }
 
 interface PersonRow {
@@ -53,7 +82,11 @@ function isUnavailable(error: unknown): boolean {
 export class PostgresPersonStore implements PersonStore {
   readonly driver = 'postgres'
 
-  private constructor(private readonly pool: pg.Pool, readonly epoch: string) {}
+  private constructor(
+    private readonly pool: pg.Pool,
+    readonly epoch: string,
+    private readonly listener: PostgresChangeListener,
+  ) {}
 
   /** Connects, creates or migrates the schema (one process at a time), and reads the epoch. */
   static async open(url: string, options: PostgresOptions = {}): Promise<PostgresPersonStore> {
@@ -77,7 +110,12 @@ export class PostgresPersonStore implements PersonStore {
     })
     try {
       const epoch = await migrate(pool)
-      return new PostgresPersonStore(pool, epoch)
+      const listener = new PostgresChangeListener({
+        url,
+        ...(options.changesRecheckMs === undefined ? {} : { recheckMs: options.changesRecheckMs }),
+        ...(options.connectionTimeoutMs === undefined ? {} : { connectionTimeoutMs: options.connectionTimeoutMs }),
+      })
+      return new PostgresPersonStore(pool, epoch, listener)
     } catch (error) {
       await pool.end().catch(() => {})
       if (isUnavailable(error)) throw new StoreUnavailableError('PostgreSQL is unavailable', { cause: error })
@@ -99,16 +137,50 @@ export class PostgresPersonStore implements PersonStore {
   }
 
   async readCollectionValidator(): Promise<CollectionValidator> {
-    const { rows } = await this.query<{ revision: string; changed_at: string }>(
-      'SELECT revision, changed_at FROM ifmatch_meta WHERE id = 1')
-    return { revision: Number(rows[0]!.revision), changedAt: Number(rows[0]!.changed_at) }
+    const { rows } = await this.query<MetaRow>('SELECT revision, changed_at, horizon FROM ifmatch_meta WHERE id = 1')
+    return toCollection(rows[0]!)
+  }
+
+  async readChanges(request: ChangesRequest): Promise<ChangesPage> {
+    // one statement, one snapshot: every write up to the revision read is in the rows, and no
+    // write after it (docs/changes-feed.md: a write still open has not moved the revision)
+    const { rows } = await this.query<MetaRow & { changes: ChangeRow[] }>(
+      `SELECT m.revision, m.changed_at, m.horizon,
+              COALESCE((SELECT json_agg(c ORDER BY c.version) FROM (
+                SELECT person_id, person_name, change_date, version FROM persons WHERE version > $1
+                UNION ALL
+                SELECT person_id, NULL, deleted_at, version FROM ifmatch_tombstones WHERE version > $1 AND $2
+                ORDER BY version LIMIT $3) c), '[]'::json) AS changes
+       FROM ifmatch_meta m WHERE m.id = 1`,
+      [request.since, request.withTombstones, request.limit + 1])
+    const row = rows[0]!
+    return {
+      collection: toCollection(row),
+      changes: row.changes.slice(0, request.limit).map(toChange),
+      hasMore: row.changes.length > request.limit,
+    }
+  }
+
+  watch(listener: () => void): Unwatch {
+    return this.listener.watch(listener)
+  }
+
+  async purgeTombstones(before: number): Promise<number> {
+    // the horizon moves in the transaction that removes the tombstones: a reader sees both or neither
+    const { rows } = await this.query<{ horizon: string }>(
+      `WITH purged AS (DELETE FROM ifmatch_tombstones WHERE deleted_at < $1 RETURNING version),
+            raised AS (UPDATE ifmatch_meta SET horizon = GREATEST(horizon, (SELECT max(version) FROM purged))
+                       WHERE id = 1 AND EXISTS (SELECT 1 FROM purged) RETURNING horizon)
+       SELECT COALESCE((SELECT horizon FROM raised), (SELECT horizon FROM ifmatch_meta WHERE id = 1)) AS horizon`,
+      [before])
+    return Number(rows[0]!.horizon)
   }
 
   async readPage(request: PageRequest): Promise<PersonPage> {
     const { limit, after } = request
     // one statement, one snapshot: the rows and the revision that names them agree
-    const { rows } = await this.query<{ revision: string; changed_at: string; page: PersonRow[] }>(
-      `SELECT m.revision, m.changed_at,
+    const { rows } = await this.query<MetaRow & { page: PersonRow[] }>(
+      `SELECT m.revision, m.changed_at, m.horizon,
               COALESCE((SELECT json_agg(p ORDER BY p.person_id) FROM (
                 SELECT person_id, person_name, change_date::text, version::text FROM persons
                 WHERE $1::text IS NULL OR person_id > $1::text
@@ -117,7 +189,7 @@ export class PostgresPersonStore implements PersonStore {
       [after ?? null, limit + 1])
     const row = rows[0]!
     return {
-      collection: { revision: Number(row.revision), changedAt: Number(row.changed_at) },
+      collection: toCollection(row),
       persons: row.page.slice(0, limit).map(toPerson),
       hasMore: row.page.length > limit,
     }
@@ -128,6 +200,7 @@ export class PostgresPersonStore implements PersonStore {
     const { rows } = await this.query<{ v: string | null }>('SELECT ifmatch_create($1, $2, $3) AS v', [id, name, changedAt])
     const v = rows[0]!.v
     if (v === null) return { ok: false, reason: 'exists' }
+    this.listener.announce()
     return { ok: true, person: { id, name, changedAt, version: Number(v) } }
   }
 
@@ -138,6 +211,7 @@ export class PostgresPersonStore implements PersonStore {
     const v = Number(rows[0]!.v)
     if (v === -1) return { ok: false, reason: 'not-found' }
     if (v === -2) return { ok: false, reason: 'version-mismatch' }
+    this.listener.announce()
     return { ok: true, person: { id, name, changedAt, version: v } }
   }
 
@@ -147,6 +221,7 @@ export class PostgresPersonStore implements PersonStore {
     const v = Number(rows[0]!.v)
     if (v === -1) return { ok: false, reason: 'not-found' }
     if (v === -2) return { ok: false, reason: 'version-mismatch' }
+    this.listener.announce()
     return { ok: true }
   }
 
@@ -155,6 +230,7 @@ export class PostgresPersonStore implements PersonStore {
   }
 
   async close(): Promise<void> {
+    await this.listener.stop()
     if (!this.pool.ended) await this.pool.end()
   }
 

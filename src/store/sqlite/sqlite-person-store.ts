@@ -4,7 +4,7 @@ import Database from 'better-sqlite3'
 import { newEpoch } from '../epoch.js'
 import {
   StoreUnavailableError,
-  type CollectionValidator, type DeleteResult, type PageRequest, type PersonPage, type PersonStore,
+  type ChangesPage, type ChangesRequest, type CollectionValidator, type DeleteResult, type StoredChange, type Unwatch, type PageRequest, type PersonPage, type PersonStore,
   type ImmediateReads, type PersonValidator, type StoredPerson, type WriteResult,
 } from '../person-store.js'
 
@@ -50,9 +50,18 @@ interface MetaRow {
   epoch: string
   revision: number
   changed_at: number
+  horizon: number
 }
 
-const SCHEMA_VERSION = 1
+/** A row of the changes query: a person, or a tombstone (person_name NULL, change_date its deletion). */
+interface ChangeRow {
+  person_id: string
+  person_name: string | null
+  change_date: number
+  version: number
+}
+
+const SCHEMA_VERSION = 2
 
 // Each step takes the schema from version i to i + 1; a start runs the ones not yet applied.
 const MIGRATIONS: readonly string[] = [
@@ -68,11 +77,38 @@ const MIGRATIONS: readonly string[] = [
      change_date INTEGER NOT NULL,
      version INTEGER NOT NULL
    ) WITHOUT ROWID;`,
+  // the changes feed: a delete leaves a tombstone with the revision of the delete (a create of the
+  // id removes it), and both tables are read in version order. Deletes before this step left no
+  // tombstone, so the horizon starts at the revision of the upgrade: older tokens get 410.
+  `CREATE TABLE tombstones (
+     person_id TEXT PRIMARY KEY,
+     version INTEGER NOT NULL,
+     deleted_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE INDEX tombstones_by_version ON tombstones (version);
+   CREATE INDEX persons_by_version ON persons (version);
+   ALTER TABLE meta ADD COLUMN horizon INTEGER NOT NULL DEFAULT 0;
+   UPDATE meta SET horizon = revision;`,
 ]
 
 function toPerson(row: PersonRow): StoredPerson {
   return { id: row.person_id, name: row.person_name, changedAt: row.change_date, version: row.version }
 }
+
+function toChange(row: ChangeRow): StoredChange {
+  if (row.person_name === null) return { deleted: true, id: row.person_id, version: row.version }
+  return { deleted: false, person: { id: row.person_id, name: row.person_name, changedAt: row.change_date, version: row.version } }
+}
+
+function toCollection(row: { revision: number; changed_at: number; horizon: number }): CollectionValidator {
+  return { revision: row.revision, changedAt: row.changed_at, horizon: row.horizon }
+}
+
+/**
+ * How often a store shared with other processes reads SQLite's data_version while someone
+ * watches: the counter moves when another connection commits, and reading it costs a microsecond.
+ */
+const DATA_VERSION_POLL_MS = 50
 
 // SQLITE_BUSY and a closed handle are conditions of the moment, answered 503; anything else is a bug
 function isUnavailable(error: unknown): boolean {
@@ -134,15 +170,37 @@ export class SqlitePersonStore implements PersonStore {
   /** What the writes of the running group change in memory, applied once it has committed. */
   private committed: (() => void)[] = []
   private closed = false
+  /** Whoever watches for commits (the changes feed's waiters). */
+  private readonly watchers = new Set<() => void>()
+  /** Shared mode, while anyone watches: the timer that reads data_version. */
+  private dataVersionTimer: NodeJS.Timeout | undefined
+  private readonly exclusive: boolean
+  private readonly readChangesSnapshot: (since: number, limit: number, tombstones: boolean) => ChangesPage
   private readonly readPageSnapshot: (limit: number, after: string | undefined) => PersonPage
 
   private constructor(db: Database.Database, exclusive: boolean) {
     this.db = db
+    this.exclusive = exclusive
     this.validators = exclusive ? new Map() : undefined
     this.statements = {
-      meta: db.prepare<[], MetaRow>('SELECT epoch, revision, changed_at FROM meta WHERE id = 1'),
-      bump: db.prepare<[number], { revision: number }>(
-        'UPDATE meta SET revision = revision + 1, changed_at = ? WHERE id = 1 RETURNING revision'),
+      meta: db.prepare<[], MetaRow>('SELECT epoch, revision, changed_at, horizon FROM meta WHERE id = 1'),
+      bump: db.prepare<[number], { revision: number; changed_at: number; horizon: number }>(
+        'UPDATE meta SET revision = revision + 1, changed_at = ? WHERE id = 1 RETURNING revision, changed_at, horizon'),
+      bury: db.prepare<[string, number, number]>(
+        'INSERT INTO tombstones (person_id, version, deleted_at) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (person_id) DO UPDATE SET version = excluded.version, deleted_at = excluded.deleted_at'),
+      unbury: db.prepare<[string]>('DELETE FROM tombstones WHERE person_id = ?'),
+      // ordered by version across both tables: SQLite merges the two index scans
+      changes: db.prepare<[{ since: number; tombstones: number; limit: number }], ChangeRow>(
+        `SELECT person_id, person_name, change_date, version FROM persons WHERE version > @since
+         UNION ALL
+         SELECT person_id, NULL, deleted_at, version FROM tombstones WHERE version > @since AND @tombstones
+         ORDER BY version LIMIT @limit`),
+      newestPurgeable: db.prepare<[number], { version: number | null }>(
+        'SELECT max(version) AS version FROM tombstones WHERE deleted_at < ?'),
+      purge: db.prepare<[number]>('DELETE FROM tombstones WHERE deleted_at < ?'),
+      raiseHorizon: db.prepare<[number], { revision: number; changed_at: number; horizon: number }>(
+        'UPDATE meta SET horizon = max(horizon, ?) WHERE id = 1 RETURNING revision, changed_at, horizon'),
       validator: db.prepare<[string], { version: number; change_date: number }>(
         'SELECT version, change_date FROM persons WHERE person_id = ?'),
       read: db.prepare<[string], PersonRow>(
@@ -174,8 +232,7 @@ export class SqlitePersonStore implements PersonStore {
       readCollectionValidator: () => {
         if (this.closed) throw closedError()
         if (this.collection !== undefined) return this.collection
-        const row = this.run(() => meta.get()!)
-        const read = { revision: row.revision, changedAt: row.changed_at }
+        const read = toCollection(this.run(() => meta.get()!))
         if (this.validators !== undefined) this.collection = read
         return read
       },
@@ -183,6 +240,16 @@ export class SqlitePersonStore implements PersonStore {
     // transaction functions are made once: better-sqlite3 compiles each one into SQL it prepares
     this.commitGroup = db.transaction((group: readonly QueuedWrite[]) => group.map((write) => write.body())).immediate
     this.commitOne = db.transaction((body: () => unknown) => body()).immediate
+    // one read transaction: the changes and the revision that `next` names come from one snapshot
+    this.readChangesSnapshot = db.transaction((since: number, limit: number, tombstones: boolean) => {
+      const meta = this.statements.meta.get()!
+      const rows = this.statements.changes.all({ since, tombstones: tombstones ? 1 : 0, limit: limit + 1 })
+      return {
+        collection: toCollection(meta),
+        changes: rows.slice(0, limit).map(toChange),
+        hasMore: rows.length > limit,
+      }
+    }).deferred
     // one read transaction: the page and its validator come from the same snapshot
     this.readPageSnapshot = db.transaction((limit: number, after: string | undefined) => {
       const meta = this.statements.meta.get()!
@@ -190,7 +257,7 @@ export class SqlitePersonStore implements PersonStore {
         ? this.statements.pageFirst.all(limit + 1)
         : this.statements.pageAfter.all(after, limit + 1)
       return {
-        collection: { revision: meta.revision, changedAt: meta.changed_at },
+        collection: toCollection(meta),
         persons: rows.slice(0, limit).map(toPerson),
         hasMore: rows.length > limit,
       }
@@ -236,12 +303,41 @@ export class SqlitePersonStore implements PersonStore {
     return this.run(() => this.readPageSnapshot(request.limit, request.after))
   }
 
+  async readChanges(request: ChangesRequest): Promise<ChangesPage> {
+    if (this.closed) throw closedError()
+    return this.run(() => this.readChangesSnapshot(request.since, request.limit, request.withTombstones))
+  }
+
+  watch(listener: () => void): Unwatch {
+    this.watchers.add(listener)
+    // another process's commits show only in data_version; this process's own are announced
+    // by commitQueued once they have committed
+    if (!this.exclusive && this.dataVersionTimer === undefined && !this.closed) this.pollDataVersion()
+    return () => {
+      this.watchers.delete(listener)
+      if (this.watchers.size === 0) this.stopPolling()
+    }
+  }
+
+  async purgeTombstones(before: number): Promise<number> {
+    return this.write(() => {
+      const newest = this.statements.newestPurgeable.get(before)!.version
+      if (newest === null) return this.statements.meta.get()!.horizon
+      this.statements.purge.run(before)
+      const meta = toCollection(this.statements.raiseHorizon.get(newest)!)
+      this.onCommit(meta, () => {})
+      return meta.horizon
+    })
+  }
+
   async create(id: string, name: string): Promise<WriteResult> {
     return this.write(() => {
       if (this.statements.validator.get(id) !== undefined) return { ok: false, reason: 'exists' }
-      const { revision, changedAt } = this.bump()
+      const meta = this.bump()
+      const { revision, changedAt } = meta
       this.statements.insert.run(id, name, changedAt, revision)
-      this.onCommit(revision, changedAt, () => this.remember(id, { version: revision, changedAt }))
+      this.statements.unbury.run(id)
+      this.onCommit(meta, () => this.remember(id, { version: revision, changedAt }))
       return { ok: true, person: { id, name, changedAt, version: revision } }
     })
   }
@@ -251,9 +347,10 @@ export class SqlitePersonStore implements PersonStore {
       const current = this.statements.validator.get(id)
       if (current === undefined) return { ok: false, reason: 'not-found' }
       if (current.version !== expectedVersion) return { ok: false, reason: 'version-mismatch' }
-      const { revision, changedAt } = this.bump()
+      const meta = this.bump()
+      const { revision, changedAt } = meta
       this.statements.update.run(name, changedAt, revision, id)
-      this.onCommit(revision, changedAt, () => this.remember(id, { version: revision, changedAt }))
+      this.onCommit(meta, () => this.remember(id, { version: revision, changedAt }))
       return { ok: true, person: { id, name, changedAt, version: revision } }
     })
   }
@@ -263,9 +360,10 @@ export class SqlitePersonStore implements PersonStore {
       const current = this.statements.validator.get(id)
       if (current === undefined) return { ok: false, reason: 'not-found' }
       if (current.version !== expectedVersion) return { ok: false, reason: 'version-mismatch' }
-      const { revision, changedAt } = this.bump()
+      const meta = this.bump()
       this.statements.delete.run(id)
-      this.onCommit(revision, changedAt, () => this.validators?.delete(id))
+      this.statements.bury.run(id, meta.revision, meta.changedAt)
+      this.onCommit(meta, () => this.validators?.delete(id))
       return { ok: true }
     })
   }
@@ -279,6 +377,8 @@ export class SqlitePersonStore implements PersonStore {
     if (this.queue.length > 0 && this.db.open) this.commitQueued()
     // what memory knows is not an answer once the database is gone
     this.closed = true
+    this.stopPolling()
+    this.watchers.clear()
     this.validators?.clear()
     this.collection = undefined
     if (this.db.open) this.db.close()
@@ -288,12 +388,43 @@ export class SqlitePersonStore implements PersonStore {
    * Exclusive mode: what a write's statements changed, for memory to follow once the group has
    * committed (called last in the write, after every statement succeeded).
    */
-  private onCommit(revision: number, changedAt: number, change: () => void): void {
+  private onCommit(collection: CollectionValidator, change: () => void): void {
     if (this.validators === undefined) return
     this.committed.push(() => {
       change()
-      this.collection = { revision, changedAt }
+      this.collection = collection
     })
+  }
+
+  /** Tells every watcher that writes have committed (called after a commit, never inside one). */
+  private announce(): void {
+    for (const listener of this.watchers) listener()
+  }
+
+  private pollDataVersion(): void {
+    let seen = this.readDataVersion()
+    this.dataVersionTimer = setInterval(() => {
+      const now = this.readDataVersion()
+      if (now === seen) return
+      seen = now
+      this.announce()
+    }, DATA_VERSION_POLL_MS)
+    // watching for changes never keeps the process alive
+    this.dataVersionTimer.unref()
+  }
+
+  private readDataVersion(): number | undefined {
+    try {
+      return this.db.pragma('data_version', { simple: true }) as number
+    } catch {
+      // busy or closed: the next tick tries again, and a changed value is still seen then
+      return undefined
+    }
+  }
+
+  private stopPolling(): void {
+    clearInterval(this.dataVersionTimer)
+    this.dataVersionTimer = undefined
   }
 
   private remember(id: string, validator: PersonValidator): void {
@@ -304,9 +435,8 @@ export class SqlitePersonStore implements PersonStore {
     if (validators.size > REMEMBERED_VALIDATORS) validators.delete(validators.keys().next().value!)
   }
 
-  private bump(): { revision: number; changedAt: number } {
-    const changedAt = Date.now()
-    return { revision: this.statements.bump.get(changedAt)!.revision, changedAt }
+  private bump(): CollectionValidator {
+    return toCollection(this.statements.bump.get(Date.now())!)
   }
 
   /**
@@ -343,6 +473,7 @@ export class SqlitePersonStore implements PersonStore {
     this.applyCommitted()
     // acknowledged only now: every write of the group is in the WAL
     group.forEach((write, i) => write.resolve(values[i] as never))
+    this.announce()
   }
 
   private commitAlone(write: QueuedWrite): void {
@@ -357,6 +488,7 @@ export class SqlitePersonStore implements PersonStore {
     }
     this.applyCommitted()
     write.resolve(value as never)
+    this.announce()
   }
 
   private applyCommitted(): void {
