@@ -42,6 +42,19 @@ async function concatenatedPages(baseUrl: string, limit: number): Promise<LiveIt
   return persons
 }
 
+/**
+ * What following the feed from `0` must give when nobody writes meanwhile: the live persons, in the
+ * order of their last writes, and each id once in all. Tombstones may come in answers after the
+ * first (their tokens are not 0 and a token names only a moment), but only of persons not live.
+ */
+function assertCopyFromZero(items: readonly FeedItem[], writer: Writer): void {
+  assert.deepEqual(items.filter((item) => !isTombstone(item)), writer.expectedSince(0, true))
+  const ids = items.map((item) => item.person_id)
+  assert.equal(new Set(ids).size, ids.length, `an id delivered twice: ${ids.join(' ')}`)
+  for (const item of items.filter(isTombstone)) assert.ok(!writer.current.has(item.person_id), `a tombstone of live ${item.person_id}`)
+  assertCopyEquals(applyChanges(new Map(), items), writer.current)
+}
+
 function byId(a: FeedItem, b: FeedItem): number {
   return a.person_id < b.person_id ? -1 : a.person_id > b.person_id ? 1 : 0
 }
@@ -64,25 +77,26 @@ for (const driver of TEST_DRIVERS) {
       })
       after(() => server.close())
 
-      it('delivers exactly the live persons, in the order of their last writes, each once', async () => {
+      it('delivers exactly the live persons, in the order of their last writes, each id once in all', async () => {
         const followed = await followChanges(server.baseUrl, '0', 3)
-        assert.deepEqual(followed.items, writer.expectedSince(0, true))
-        assert.equal(followed.items.length, 20)
+        assertCopyFromZero(followed.items, writer)
       })
 
       it('gives exactly what the concatenation of every GET /persons page gives, every field, each etag the ETag of a GET', async () => {
         const followed = await followChanges(server.baseUrl, '0', 3)
         const pages = await concatenatedPages(server.baseUrl, 3)
         assert.equal(pages.length, 20)
-        assert.deepEqual([...followed.items].sort(byId), pages)
+        const copy = applyChanges(new Map(), followed.items)
+        assert.deepEqual([...copy.values()].sort(byId), pages)
       })
 
-      it('lists no tombstones', async () => {
-        const followed = await followChanges(server.baseUrl, '0', 3)
-        assert.deepEqual(followed.items.filter(isTombstone), [])
+      it('lists no tombstones from since=0, with or without a limit', async () => {
+        const first = await changesSince(server.baseUrl, { since: '0', limit: 3 })
+        assert.deepEqual(first.changes.filter(isTombstone), [])
+        assert.equal(first.changes.length, 3)
         const whole = await changesSince(server.baseUrl, { since: '0' })
         assert.deepEqual(whole.changes.filter(isTombstone), [])
-        assert.equal(whole.changes.length, 20)
+        assert.deepEqual(whole.changes, writer.expectedSince(0, true))
       })
 
       it('answers { changes, next, complete } with at most 3 items, complete=false and a Link rel="next" with limit=3 on each cut answer', async () => {
@@ -111,7 +125,7 @@ for (const driver of TEST_DRIVERS) {
           assert.equal(viaLink.text, (await readChanges(server.baseUrl, { since: body.next, limit: 3 })).text)
           token = body.next
         }
-        assert.equal(answers.length, 7, '20 items, 3 per answer: 7 answers')
+        assert.ok(answers.length >= 7, `${answers.length} answers for 20 live persons, 3 per answer`)
         assert.equal(answers.at(-1)!.complete, true)
       })
 
@@ -119,7 +133,7 @@ for (const driver of TEST_DRIVERS) {
         const first = await changesSince(server.baseUrl, { since: '0', limit: 3 })
         const rest = await changesSince(server.baseUrl, { since: first.next })
         assert.equal(rest.complete, true)
-        assert.deepEqual([...first.changes, ...rest.changes], writer.expectedSince(0, true))
+        assertCopyFromZero([...first.changes, ...rest.changes], writer)
       })
 
       it('answers empty changes with next equal to the token sent, once there is nothing new', async () => {
@@ -314,7 +328,7 @@ for (const driver of TEST_DRIVERS) {
       })
       after(() => server.close())
 
-      it('are a strong ETag and Cache-Control: no-cache, with Vary naming Accept and Accept-Encoding', async () => {
+      it('are a strong ETag and Cache-Control: no-cache, with Vary: Accept (the same URL answers a stream)', async () => {
         for (const query of [{ since: '0' }, { since: '0', limit: 2 }]) {
           const answer = await readChanges(server.baseUrl, query)
           assert.equal(answer.status, 200)
@@ -322,7 +336,6 @@ for (const driver of TEST_DRIVERS) {
           assert.equal(answer.headers.get('cache-control'), 'no-cache')
           const vary = (answer.headers.get('vary') ?? '').toLowerCase().split(/\s*,\s*/)
           assert.ok(vary.includes('accept'), `Vary: ${answer.headers.get('vary')}`)
-          assert.ok(vary.includes('accept-encoding'), `Vary: ${answer.headers.get('vary')}`)
         }
       })
 
@@ -352,15 +365,17 @@ for (const driver of TEST_DRIVERS) {
         assert.equal(afterZero.status, 200)
       })
 
-      it('are equal only for equal bytes, identity and gzip, across many answers and writes', async () => {
+      it('are equal only for equal bytes, and each answer is the one its request asked for (identity and gzip, one write at a time over 60 writes)', async () => {
         const bytesByTag = new Map<string, string>()
         const tokens = ['0']
         let answers = 0
         const random = seededRandom(SEED + 2)
-        for (let phase = 0; phase < 4; phase++) {
+        // one write per step, so that every moment of the store is asked about, from every kind of token
+        for (let step = 0; step < 60; step++) {
           tokens.push((await followChanges(server.baseUrl, '0')).next)
-          for (const since of tokens) {
-            for (const limit of [undefined, 1, 2, 3, 100]) {
+          const asked = new Set(['0', tokens.at(-1)!, tokens.at(-2)!, tokens[Math.floor(random() * tokens.length)]!])
+          for (const since of asked) {
+            for (const limit of [undefined, 1, 3]) {
               for (const coding of ['identity', 'gzip']) {
                 const path = feedPath(limit === undefined ? { since } : { since, limit })
                 const raw = await rawRequest(server.baseUrl, 'GET', path, coding === 'gzip' ? { 'accept-encoding': 'gzip' } : {})
@@ -369,17 +384,25 @@ for (const driver of TEST_DRIVERS) {
                 assert.match(etag, STRONG_ETAG)
                 const bytes = `${raw.headers.get('content-encoding') ?? 'identity'}:${raw.body.toString('base64')}`
                 const seen = bytesByTag.get(etag)
-                if (seen !== undefined) assert.equal(bytes, seen, `two different bodies carry ${etag}`)
+                if (seen !== undefined) {
+                  assert.equal(bytes, seen, `step ${step}: GET ${path} carries ${etag}, which an answer with other bytes carried before`)
+                }
                 bytesByTag.set(etag, bytes)
                 answers++
+                // and the bytes are this request's answer, not another's that shares its tag
+                if (coding === 'identity' && (since === '0' || since === tokens.at(-1))) {
+                  const body = JSON.parse(raw.body.toString('utf8')) as FeedBody
+                  const expected = since === '0' ? writer.expectedSince(0, true).slice(0, limit ?? 100) : []
+                  assert.deepEqual(body.changes, expected, `step ${step}: GET ${path} (ETag ${etag})`)
+                }
               }
             }
           }
-          for (let w = 0; w < 3; w++) await writer.randomWrite(random, 'v', 7)
+          await writer.randomWrite(random, 'v', 7)
         }
-        assert.ok(answers >= 100, `${answers} answers`)
+        assert.ok(answers >= 1000, `${answers} answers`)
         // different answers were seen, not one answer many times
-        assert.ok(new Set(bytesByTag.values()).size > 20, `${new Set(bytesByTag.values()).size} distinct bodies`)
+        assert.ok(new Set(bytesByTag.values()).size > 100, `${new Set(bytesByTag.values()).size} distinct bodies`)
       })
 
       it('answer HEAD with exactly the status and headers of GET, and no body', async () => {
@@ -418,7 +441,6 @@ for (const driver of TEST_DRIVERS) {
         ['an empty since', () => '/persons?since='],
         ['since=abc', () => '/persons?since=abc'],
         ['since=-1', () => '/persons?since=-1'],
-        ['since=0.5', () => '/persons?since=0.5'],
         ['an overlong since', () => `/persons?since=${'A'.repeat(5000)}`],
         ['a person\'s ETag, quotes and all, as since', () => `/persons?${new URLSearchParams({ since: personEtag }).toString()}`],
         ['since given twice', () => '/persons?since=0&since=0'],
@@ -497,18 +519,22 @@ for (const driver of TEST_DRIVERS) {
         assert.equal((await readChanges(server.baseUrl, { since: makeToken(current) })).status, 200)
       })
 
-      it('answers 410 to a token older than the tombstones still kept, and the feed from 0 and from later tokens still works', async () => {
+      it('answers 410 to a token older than the tombstones still kept, and 200 to one after the purged delete', async () => {
         await writer.create('gone')
         const beforeDelete = (await followChanges(server.baseUrl, '0')).next
         await writer.delete('gone')
         const afterDelete = (await followChanges(server.baseUrl, '0')).next
         const later = await writer.create('after-purge')
-        // a purge of every tombstone committed so far, as a retention would do once they are old
+        // a purge of every tombstone committed so far, as a retention does once they are old
         await server.store.purgeTombstones(Date.now() + 60_000)
         await assertGone(server.baseUrl, beforeDelete, 'a token from before a purged delete')
         assert.deepEqual((await changesSince(server.baseUrl, { since: afterDelete })).changes, [later])
-        const copy = applyChanges(new Map(), (await followChanges(server.baseUrl, '0', 2)).items)
-        assertCopyEquals(copy, (await storedCollection(server.baseUrl)).persons)
+      })
+
+      it('still lets a client start again from since=0 after a purge and follow it, limit=2, to the stored collection', async () => {
+        // after a 410 the contract sends the client to since=0: that must then get it a whole copy
+        const followed = await followChanges(server.baseUrl, '0', 2)
+        assertCopyEquals(applyChanges(new Map(), followed.items), (await storedCollection(server.baseUrl)).persons)
       })
     })
 
