@@ -14,6 +14,7 @@ import {
   Writer, type FeedBody, type FeedItem, type LiveItem,
 } from '../helpers/changes-feed.js'
 import { rawRequest, withoutDate } from '../helpers/raw-request.js'
+import { spawnServer, stopProcess } from '../helpers/spawn-server.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
 import { TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
 
@@ -529,6 +530,34 @@ for (const driver of TEST_DRIVERS) {
         await server.store.purgeTombstones(Date.now() + 60_000)
         await assertGone(server.baseUrl, beforeDelete, 'a token from before a purged delete')
         assert.deepEqual((await changesSince(server.baseUrl, { since: afterDelete })).changes, [later])
+      })
+
+      it('answers 410, once the retention has passed, to a token from before a delete, on the command started with TOMBSTONE_RETENTION=1s', async (t) => {
+        const database = await driver.createDatabase()
+        const command = await spawnServer(database.url, [], undefined, { ...database.env, TOMBSTONE_RETENTION: '1s' })
+        try {
+          const writer = new Writer(command.baseUrl)
+          await writer.create('kept')
+          await writer.create('deleted')
+          const beforeDelete = (await followChanges(command.baseUrl, '0')).next
+          await writer.delete('deleted')
+          const afterDelete = (await followChanges(command.baseUrl, '0')).next
+          // within the retention the delete is still there to be told
+          assert.deepEqual((await changesSince(command.baseUrl, { since: beforeDelete })).changes, [{ person_id: 'deleted', deleted: true }])
+          const deletedAt = performance.now()
+          let status = 200
+          while (status === 200) {
+            assert.ok(performance.now() - deletedAt < 10_000, 'the tombstone outlived a 1 s retention by 9 s')
+            await new Promise((resolve) => setTimeout(resolve, 50))
+            status = (await readChanges(command.baseUrl, { since: beforeDelete })).status
+          }
+          t.diagnostic(`410 after ${(performance.now() - deletedAt).toFixed(0)} ms`)
+          await assertGone(command.baseUrl, beforeDelete, 'a token from before a delete past the retention')
+          assert.deepEqual(await changesSince(command.baseUrl, { since: afterDelete }), { changes: [], next: afterDelete, complete: true })
+        } finally {
+          await stopProcess(command)
+          await database.cleanup()
+        }
       })
 
       it('still lets a client start again from since=0 after a purge and follow it, limit=2, to the stored collection', async () => {
