@@ -51,13 +51,20 @@ class Queue<T> {
   }
 
   async take(timeoutMs: number, what: string): Promise<T> {
+    const item = await this.poll(timeoutMs, what)
+    if (item === undefined) throw new Error(`no ${what} within ${timeoutMs} ms`)
+    return item
+  }
+
+  /** The next item, or undefined when none comes within `timeoutMs`; fails when the stream ends first. */
+  async poll(timeoutMs: number, what: string): Promise<T | undefined> {
     const deadline = performance.now() + timeoutMs
     for (;;) {
       const item = this.items.shift()
       if (item !== undefined) return item
       if (this.done) throw new Error(`the stream ended before ${what}`)
       const left = deadline - performance.now()
-      if (left <= 0) throw new Error(`no ${what} within ${timeoutMs} ms`)
+      if (left <= 0) return undefined
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left)
         this.waiter = () => {
@@ -75,6 +82,8 @@ export class SseReader {
   private readonly comments = new Queue<SseComment>()
   private readonly text: Buffer[] = []
   private lastEventId = ''
+  // the id: field sets this; only a dispatch makes it the last event ID (WHATWG HTML)
+  private idBuffer = ''
   private buffer = ''
   private pendingCr = false
   private eventType = ''
@@ -143,7 +152,10 @@ export class SseReader {
     return Buffer.concat(this.text).toString('utf8')
   }
 
-  /** The last event ID the stream set, as a browser would send it in `Last-Event-ID`. */
+  /**
+   * The last event ID of the events dispatched so far (taken or still pending), as a browser would
+   * send it in `Last-Event-ID`.
+   */
   get lastId(): string {
     return this.lastEventId
   }
@@ -156,6 +168,11 @@ export class SseReader {
   /** The next event; fails when none comes within `timeoutMs` or the stream ends first. */
   nextEvent(timeoutMs: number): Promise<SseEvent> {
     return this.events.take(timeoutMs, 'event')
+  }
+
+  /** The next event, or undefined when none comes within `timeoutMs`; fails when the stream ends first. */
+  pollEvent(timeoutMs: number): Promise<SseEvent | undefined> {
+    return this.events.poll(timeoutMs, 'event')
   }
 
   /** The next comment line; fails when none comes within `timeoutMs` or the stream ends first. */
@@ -203,12 +220,13 @@ export class SseReader {
     switch (field) {
       case 'event': this.eventType = value; break
       case 'data': this.data.push(value); this.hasData = true; break
-      case 'id': if (!value.includes('\0')) this.lastEventId = value; break
+      case 'id': if (!value.includes('\0')) this.idBuffer = value; break
       default: break
     }
   }
 
   private dispatch(): void {
+    this.lastEventId = this.idBuffer
     const type = this.eventType
     const data = this.data.join('\n')
     const hasData = this.hasData
