@@ -13,9 +13,12 @@ import { conditionalHeaders } from './persons-routes.js'
 import { Problem, problems } from './problems.js'
 import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
 import {
-  CACHE_CONTROL, FEED_VARY, JSON_TYPE, START_TOKEN, changeJson, changeVersion, changesEtag, changesRepresentation, changesToken,
-  currentValidators, nextPosition, validatorHeaders, type FeedPosition,
+  CACHE_CONTROL, FEED_VARY, JSON_TYPE, changeJson, changesRepresentation, currentValidators, validatorHeaders,
 } from './representation.js'
+import {
+  NO_TOMBSTONES, START_TOKEN, changeVersion, changesEtag, isCaughtUp, newestRevisionNamed, nextPosition,
+  parseChangesToken, positionAfter, type FeedPosition,
+} from './changes-position.js'
 import { setRepresentationHeaders } from './reply-headers.js'
 import { codedEtag, negotiateCoding, type CodedRepresentations } from './content-coding.js'
 import { QUERY_RULES } from './route-schemas.js'
@@ -26,9 +29,6 @@ export const DEFAULT_HEARTBEAT_MS = 10_000
 
 /** How many items an event stream reads from the store at a time. */
 const STREAM_BATCH = 1000
-
-// `<epoch>.<revision in base 36, no leading zero>`, as changesToken() writes it
-const TOKEN = /^([A-Za-z0-9_-]{1,64})\.(0|[1-9a-z][0-9a-z]{0,10})$/
 
 /** The feed's query parameters, as the route's schema has checked them. */
 export interface ChangesQuery {
@@ -57,21 +57,19 @@ export interface ChangesFeed {
  * Where `token` stands in the database with `epoch`: a problem when it is malformed (400) or
  * from another database (410).
  */
-export function parseChangesToken(token: string, epoch: string): FeedPosition | Problem {
-  if (token === START_TOKEN) return { revision: 0, withTombstones: false, token }
-  const match = TOKEN.exec(token)
-  const revision = match === null ? NaN : parseInt(match[2]!, 36)
-  if (match === null || !Number.isSafeInteger(revision)) return problems.invalidQuery('since', QUERY_RULES.since!)
-  if (match[1] !== epoch) return problems.changesGone('This token comes from another database (it was wiped, restored or replaced)')
-  return { revision, withTombstones: true, token }
+function readPosition(token: string, epoch: string): FeedPosition | Problem {
+  const position = parseChangesToken(token, epoch)
+  if (position === 'malformed') return problems.invalidQuery('since', QUERY_RULES.since!)
+  if (position === 'other-database') return problems.changesGone('This token comes from another database (it was wiped, restored or replaced)')
+  return position
 }
 
 /** The 410 for a position the database, as `collection` describes it, cannot answer from. */
 function goneProblem(position: FeedPosition, collection: CollectionValidator): Problem | undefined {
-  if (position.revision > collection.revision) {
+  if (newestRevisionNamed(position) > collection.revision) {
     return problems.changesGone('This token is ahead of the database (it was restored from an older copy)')
   }
-  if (position.withTombstones && position.revision < collection.horizon) {
+  if (position.tombstonesSince !== NO_TOMBSTONES && position.tombstonesSince < collection.horizon) {
     return problems.changesGone('This token is older than the oldest delete the database still remembers (TOMBSTONE_RETENTION)')
   }
   return undefined
@@ -110,7 +108,7 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
     if (cached !== undefined) return Promise.resolve(cached)
     let pending = reading.get(etag)
     if (pending === undefined) {
-      pending = store.readChanges({ since: position.revision, limit, withTombstones: position.withTombstones })
+      pending = store.readChanges({ since: position.since, limit, tombstonesSince: position.tombstonesSince })
         .then((page) => {
           const gone = goneProblem(position, page.collection)
           if (gone !== undefined) throw gone
@@ -128,14 +126,14 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
     let collection = await store.readCollectionValidator()
     let gone = goneProblem(position, collection)
     if (gone !== undefined) throw gone
-    if (query.wait !== undefined && collection.revision <= position.revision) {
+    if (query.wait !== undefined && isCaughtUp(position) && collection.revision <= position.since) {
       // nothing committed after `since`: hold the request until something is, or `wait` runs out
       const stop = new AbortController()
       const onClose = (): void => stop.abort()
       reply.raw.once('close', onClose)
       metrics.changes.waitingPolls++
       try {
-        collection = await hub.waitBeyond(position.revision, query.wait * 1000, stop.signal) ?? await store.readCollectionValidator()
+        collection = await hub.waitBeyond(position.since, query.wait * 1000, stop.signal) ?? await store.readCollectionValidator()
       } finally {
         metrics.changes.waitingPolls--
         reply.raw.off('close', onClose)
@@ -210,7 +208,7 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
     if (!await write(response, `retry: 1000\n: changes after ${start.token}\n\n`, signal)) return
     while (!signal.aborted && !hub.closed) {
       const page: ChangesPage = await store.readChanges({
-        since: position.revision, limit: STREAM_BATCH, withTombstones: position.withTombstones,
+        since: position.since, limit: STREAM_BATCH, tombstonesSince: position.tombstonesSince,
       })
       if (goneProblem(position, page.collection) !== undefined) {
         // the horizon passed this stream while it waited: the client must start again
@@ -219,7 +217,7 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
       }
       let events = ''
       for (const change of page.changes) {
-        const id = changesToken(epoch, changeVersion(change))
+        const id = positionAfter(epoch, changeVersion(change), page.collection.revision, position).token
         events += `event: change\nid: ${id}\ndata: ${JSON.stringify(changeJson(epoch, change))}\n\n`
       }
       if (events !== '') {
@@ -228,7 +226,7 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
       }
       position = nextPosition(epoch, page, position)
       if (page.hasMore) continue
-      const woken = await hub.waitBeyond(position.revision, heartbeatMs, signal)
+      const woken = await hub.waitBeyond(position.since, heartbeatMs, signal)
       if (woken === undefined && !signal.aborted && !hub.closed) {
         if (!await write(response, ': heartbeat\n\n', signal)) return
       }
@@ -241,7 +239,7 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
       // EventSource sends the id of the last event it saw when it reconnects to the same URL
       const lastEventId = streamed ? request.headers['last-event-id'] : undefined
       const token = typeof lastEventId === 'string' && lastEventId !== '' ? lastEventId : query.since ?? START_TOKEN
-      const position = parseChangesToken(token, epoch)
+      const position = readPosition(token, epoch)
       if (position instanceof Problem) throw position
       return streamed ? answerStream(request, reply, position) : answerJson(request, reply, position, query)
     },

@@ -5,6 +5,7 @@
  */
 import { formatEntityTag, formatHttpDate, type CurrentValidators, type EntityTag } from '../core/index.js'
 import { CONTENT_CODINGS, VARY_ACCEPT_ENCODING } from './content-coding.js'
+import { changesEtag, nextPosition, positionAt, type FeedPosition } from './changes-position.js'
 import type { ChangesPage, PersonPage, StoredChange, StoredPerson } from '../store/person-store.js'
 import type { CachedRepresentation } from './representation-cache.js'
 
@@ -25,36 +26,8 @@ export function pageEtag(epoch: string, revision: number, limit: number, after: 
   return { weak: false, opaque: `${epoch}.${revision.toString(36)}.${page}` }
 }
 
-/**
- * Where a client stands in the changes feed: after `revision`, with or without the tombstones
- * of deletes (a copy that starts from nothing, `since=0`, needs none). `token` is how it was written.
- */
-export interface FeedPosition {
-  readonly revision: number
-  readonly withTombstones: boolean
-  readonly token: string
-}
-
 /** The same URL answers an event stream to Accept: text/event-stream, and JSON in any coding. */
 export const FEED_VARY = `accept, ${VARY_ACCEPT_ENCODING}`
-
-/** The token that starts the feed from nothing. */
-export const START_TOKEN = '0'
-
-/** The feed token of `revision` in the database with `epoch` (docs/changes-feed.md). */
-export function changesToken(epoch: string, revision: number): string {
-  return `${epoch}.${revision.toString(36)}`
-}
-
-/**
- * The strong ETag of one feed answer. The answer is fully determined by the database (epoch), the
- * revision of the snapshot, where it starts and its limit; tombstones purged later all lie at or
- * below the horizon, and a `since` below the horizon is answered 410, never from this tag.
- */
-export function changesEtag(epoch: string, revision: number, position: FeedPosition, limit: number): EntityTag {
-  const since = position.withTombstones ? position.revision.toString(36) : 'z'
-  return { weak: false, opaque: `${epoch}.${revision.toString(36)}.f${since}.${limit}` }
-}
 
 /** The media type of every representation of a person or a page. */
 export const JSON_TYPE = 'application/json; charset=utf-8'
@@ -119,7 +92,7 @@ export function pageRepresentation(epoch: string, page: PersonPage, limit: numbe
   const headers = validatorHeaders(pageEtag(epoch, page.collection.revision, limit, after), page.collection.changedAt)
   const last = page.persons.at(-1)
   // API.md: every page names the moment it was read, to follow the changes feed from
-  const changes = `</persons?since=${changesToken(epoch, page.collection.revision)}>; rel="changes"`
+  const changes = `</persons?since=${positionAt(epoch, page.collection.revision).token}>; rel="changes"`
   headers.link = page.hasMore && last !== undefined
     ? `</persons?limit=${limit}&after=${encodeURIComponent(last.id)}>; rel="next", ${changes}`
     : changes
@@ -130,25 +103,6 @@ export function pageRepresentation(epoch: string, page: PersonPage, limit: numbe
 export function changeJson(epoch: string, change: StoredChange): Record<string, unknown> {
   if (change.deleted) return { person_id: change.id, deleted: true }
   return { ...personJson(change.person), etag: formatEntityTag(personEtag(epoch, change.person.version)) }
-}
-
-/** The version of a feed item: the revision of the write it shows. */
-export function changeVersion(change: StoredChange): number {
-  return change.deleted ? change.version : change.person.version
-}
-
-/**
- * Where a client stands after `page`: after its last item when `limit` cut it short, else at the
- * snapshot's revision; with nothing new, exactly where it stood (API.md: `next` equals what was sent).
- */
-export function nextPosition(epoch: string, page: ChangesPage, from: FeedPosition): FeedPosition {
-  const last = page.changes.at(-1)
-  if (page.hasMore && last !== undefined) {
-    const revision = changeVersion(last)
-    return { revision, withTombstones: true, token: changesToken(epoch, revision) }
-  }
-  if (page.changes.length === 0 && page.collection.revision === from.revision) return from
-  return { revision: page.collection.revision, withTombstones: true, token: changesToken(epoch, page.collection.revision) }
 }
 
 /**

@@ -52,14 +52,14 @@ export type StoredChange =
   | { readonly deleted: true; readonly id: string; readonly version: number }
 
 export interface ChangesRequest {
-  /** Only changes committed after this revision. */
+  /** Persons written after this revision. */
   readonly since: number
   readonly limit: number
   /**
-   * Whether deletes are listed (as tombstones). A copy that starts from nothing has nothing to
-   * delete, so a feed read from `0` leaves them out.
+   * Tombstones of deletes after this revision (at least `since`; Number.MAX_SAFE_INTEGER for
+   * none: a copy that starts from nothing has nothing to delete). See src/http/changes-position.ts.
    */
-  readonly withTombstones: boolean
+  readonly tombstonesSince: number
 }
 
 /** What changed after a revision, read in one snapshot with the collection validator. */

@@ -100,14 +100,13 @@ export class PostgresPersonStore implements PersonStore {
       // notice a dead peer on an idle connection too
       keepAlive: true,
       application_name: 'ifmatch',
+      // the write functions rely on READ COMMITTED: after taking the revision row lock, each
+      // statement sees what earlier writers committed, whatever default the server was configured
+      // with. Set at connection start-up, so it needs no query racing the first one.
+      options: '-c default_transaction_isolation=read\\ committed',
     })
     // an idle connection that the server drops must not crash the process; the pool replaces it
     pool.on('error', () => {})
-    // the write functions rely on READ COMMITTED: after taking the revision row lock, each statement
-    // sees what earlier writers committed, whatever default the server was configured with
-    pool.on('connect', (client) => {
-      client.query('SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED').catch(() => {})
-    })
     try {
       const epoch = await migrate(pool)
       const listener = new PostgresChangeListener({
@@ -149,10 +148,10 @@ export class PostgresPersonStore implements PersonStore {
               COALESCE((SELECT json_agg(c ORDER BY c.version) FROM (
                 SELECT person_id, person_name, change_date, version FROM persons WHERE version > $1
                 UNION ALL
-                SELECT person_id, NULL, deleted_at, version FROM ifmatch_tombstones WHERE version > $1 AND $2
+                SELECT person_id, NULL, deleted_at, version FROM ifmatch_tombstones WHERE version > $2
                 ORDER BY version LIMIT $3) c), '[]'::json) AS changes
        FROM ifmatch_meta m WHERE m.id = 1`,
-      [request.since, request.withTombstones, request.limit + 1])
+      [request.since, request.tombstonesSince, request.limit + 1])
     const row = rows[0]!
     return {
       collection: toCollection(row),

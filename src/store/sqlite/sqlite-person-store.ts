@@ -175,7 +175,7 @@ export class SqlitePersonStore implements PersonStore {
   /** Shared mode, while anyone watches: the timer that reads data_version. */
   private dataVersionTimer: NodeJS.Timeout | undefined
   private readonly exclusive: boolean
-  private readonly readChangesSnapshot: (since: number, limit: number, tombstones: boolean) => ChangesPage
+  private readonly readChangesSnapshot: (since: number, limit: number, tombstones: number) => ChangesPage
   private readonly readPageSnapshot: (limit: number, after: string | undefined) => PersonPage
 
   private constructor(db: Database.Database, exclusive: boolean) {
@@ -194,7 +194,7 @@ export class SqlitePersonStore implements PersonStore {
       changes: db.prepare<[{ since: number; tombstones: number; limit: number }], ChangeRow>(
         `SELECT person_id, person_name, change_date, version FROM persons WHERE version > @since
          UNION ALL
-         SELECT person_id, NULL, deleted_at, version FROM tombstones WHERE version > @since AND @tombstones
+         SELECT person_id, NULL, deleted_at, version FROM tombstones WHERE version > @tombstones
          ORDER BY version LIMIT @limit`),
       newestPurgeable: db.prepare<[number], { version: number | null }>(
         'SELECT max(version) AS version FROM tombstones WHERE deleted_at < ?'),
@@ -241,9 +241,9 @@ export class SqlitePersonStore implements PersonStore {
     this.commitGroup = db.transaction((group: readonly QueuedWrite[]) => group.map((write) => write.body())).immediate
     this.commitOne = db.transaction((body: () => unknown) => body()).immediate
     // one read transaction: the changes and the revision that `next` names come from one snapshot
-    this.readChangesSnapshot = db.transaction((since: number, limit: number, tombstones: boolean) => {
+    this.readChangesSnapshot = db.transaction((since: number, limit: number, tombstones: number) => {
       const meta = this.statements.meta.get()!
-      const rows = this.statements.changes.all({ since, tombstones: tombstones ? 1 : 0, limit: limit + 1 })
+      const rows = this.statements.changes.all({ since, tombstones, limit: limit + 1 })
       return {
         collection: toCollection(meta),
         changes: rows.slice(0, limit).map(toChange),
@@ -305,7 +305,7 @@ export class SqlitePersonStore implements PersonStore {
 
   async readChanges(request: ChangesRequest): Promise<ChangesPage> {
     if (this.closed) throw closedError()
-    return this.run(() => this.readChangesSnapshot(request.since, request.limit, request.withTombstones))
+    return this.run(() => this.readChangesSnapshot(request.since, request.limit, request.tombstonesSince))
   }
 
   watch(listener: () => void): Unwatch {
