@@ -34,6 +34,11 @@ sub vcl_recv {
   if (req.url ~ "[?&]wait=") {
     return (pass);
   }
+  # Preconditions a stored copy cannot decide: Varnish would drop them from the fetch and answer
+  # 200 where ifmatch answers 412
+  if (req.http.If-Match || req.http.If-Unmodified-Since) {
+    return (pass);
+  }
   # Without coalescing: a request must not wait for, and then be given, a fetch that started
   # before it (that fetch may have read the data before a write this client saw acknowledged).
   # Each request revalidates for itself; a 304 costs ifmatch one indexed read.

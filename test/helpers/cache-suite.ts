@@ -149,6 +149,29 @@ export function describeThroughCache(cache: SharedCache): void {
         const found = await exchange(base, 'GET', `/persons/${id}`)
         assert.equal(found.status, 200)
         assert.equal(found.json<PersonBody>().person_name, 'Wim')
+        // and the person, unlike the 404, is stored
+        assert.equal((await exchange(base, 'GET', `/persons/${id}`)).header('x-cache'), 'REVALIDATED')
+      })
+
+      it('passes a GET\'s If-Match and If-Unmodified-Since to ifmatch: a stale one is ifmatch\'s 412 problem', async () => {
+        const id = uniqueId('get-if-match')
+        const stale = await create(id, 'Wim')
+        const read = await exchange(base, 'GET', `/persons/${id}`)
+        const updated = await exchange(server.baseUrl, 'PUT', `/persons/${id}`, { headers: { 'if-match': stale }, body: { person_name: 'Jan' } })
+        assert.equal(updated.status, 200)
+        const lastModified = read.header('last-modified')!
+        const before = new Date(Date.parse(lastModified) - 60_000).toUTCString()
+
+        const preconditions: readonly Record<string, string>[] = [{ 'if-match': stale }, { 'if-unmodified-since': before }]
+        for (const headers of preconditions) {
+          const answer = await exchange(base, 'GET', `/persons/${id}`, { headers })
+          assert.equal(answer.status, 412, JSON.stringify(headers))
+          assert.equal(answer.header('content-type'), PROBLEM_TYPE, JSON.stringify(headers))
+          assert.equal(answer.json<{ status: number }>().status, 412)
+        }
+        const current = await exchange(base, 'GET', `/persons/${id}`, { headers: { 'if-match': etagOf(updated) } })
+        assert.equal(current.status, 200)
+        assert.equal(current.json<PersonBody>().person_name, 'Jan')
       })
     })
 

@@ -49,7 +49,8 @@ function open(baseUrl: string, method: string, path: string, options: ExchangeOp
     headers['content-length'] = String(Buffer.byteLength(body))
   }
   return new Promise((resolve, reject) => {
-    const outgoing = request(url, { method, headers, timeout: options.timeoutMs ?? EXCHANGE_TIMEOUT_MS }, resolve)
+    // a connection of its own: a kept-alive one the cache has just closed would fail the request
+    const outgoing = request(url, { method, headers, agent: false, timeout: options.timeoutMs ?? EXCHANGE_TIMEOUT_MS }, resolve)
     outgoing.on('timeout', () => outgoing.destroy(new Error(`${method} ${path}: no answer within ${options.timeoutMs ?? EXCHANGE_TIMEOUT_MS} ms`)))
     outgoing.on('error', reject)
     outgoing.end(body)
