@@ -72,10 +72,14 @@ export function substitute(text: string, file: string, replacements: readonly (r
   return result
 }
 
+// said once per binary, however many suites ask
+const announced = new Set<string>()
+
 function skipReason(name: string, binary: string): string | false {
   if (existsSync(binary) || process.env.CI === 'true') return false
   const reason = `${binary} is missing: the ${name} tests are NOT run (apt-get install ${name === 'Varnish' ? 'varnish' : 'nginx-light'}; .ci/run does)`
-  process.stderr.write(`\n!!! ${reason}\n\n`)
+  if (!announced.has(binary)) process.stderr.write(`\n!!! ${reason}\n\n`)
+  announced.add(binary)
   return reason
 }
 
