@@ -1,5 +1,5 @@
 #
-# Varnish (6.0 or later, tested with 7.1) in front of ifmatch.
+# Varnish in front of ifmatch (VCL 4.1, written for and tested with Varnish 7.1).
 #
 # ifmatch answers every person, page and feed answer with a strong ETag and
 # `Cache-Control: no-cache`: a cache may keep the body, but must ask ifmatch before each use.
@@ -92,8 +92,8 @@ sub vcl_backend_response {
     return (deliver);
   }
   # Anything else (404s, problems, no-store answers such as /metrics and 410) was not offered for
-  # storing: without this, Varnish would keep a 404 for 2 minutes (default_ttl) and hide a
-  # person created meanwhile.
+  # storing. Kept (a 404 for 2 minutes by default_ttl), it would only make every request for
+  # that URL a pass in vcl_hit, and the person created meanwhile would not be stored.
   set beresp.uncacheable = true;
   set beresp.ttl = 0s;
   return (deliver);
