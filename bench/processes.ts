@@ -24,6 +24,10 @@ export interface RunningProcess {
   readonly child: ChildProcess
   /** CPU time (user + system, ms) used so far by the process and its children (cluster workers). */
   cpuMs(): number
+  /** Resident memory of the process itself (not its children), in bytes, from /proc (NaN where absent). */
+  rssBytes(): number
+  /** Time its main thread spent ready to run but waiting for a core, in ms so far (NaN where /proc has no schedstat). */
+  runQueueMs(): number
   stop(): Promise<void>
 }
 
@@ -51,6 +55,28 @@ function processTreeCpuMs(pid: number): number {
     if (stat?.ppid === String(pid)) ticks += stat.ticks
   }
   return ticks * 10
+}
+
+/** VmRSS of `pid` in bytes, from /proc/PID/status. */
+function residentBytes(pid: number): number {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return match === null ? NaN : Number(match[1]) * 1024
+  } catch {
+    return NaN
+  }
+}
+
+/**
+ * Time the main thread of `pid` (the one running JavaScript) spent ready to run but waiting for
+ * a core, in ms: the second field of /proc/PID/schedstat (ns). NaN where /proc has no schedstat.
+ */
+export function runQueueMs(pid: number | 'self'): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6
+  } catch {
+    return NaN
+  }
 }
 
 /** Spawns `node ...args` (under `taskset -c cpus` when possible) and waits for its URL on stdout. */
@@ -89,6 +115,9 @@ async function startProcess(args: readonly string[], cpus: string | undefined, e
     url,
     child,
     cpuMs: () => processTreeCpuMs(child.pid!),
+    // taskset execs node in place, so the child's pid is the server's own
+    rssBytes: () => residentBytes(child.pid!),
+    runQueueMs: () => runQueueMs(child.pid!),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return
       child.kill('SIGTERM')
@@ -112,6 +141,14 @@ export function startIfmatch(databaseUrl: string, workers: number, cpus: string 
 /** Starts the bare node:http ceiling server; `/page` answers `pageBytes` bytes. */
 export function startBare(pageBytes: number, cpus: string | undefined, nodeArgs: readonly string[] = []): Promise<RunningProcess> {
   return startProcess([...nodeArgs, 'bench/bare-server.mjs', String(pageBytes)], cpus, {}, (line) => {
+    if (!line.startsWith('{"url"')) return undefined
+    return (JSON.parse(line) as { url: string }).url
+  })
+}
+
+/** Starts the bare node:http ceiling of the changes feed's wake-up (bench/bare-long-poll.mjs). */
+export function startBareLongPoll(cpus: string | undefined): Promise<RunningProcess> {
+  return startProcess(['bench/bare-long-poll.mjs'], cpus, {}, (line) => {
     if (!line.startsWith('{"url"')) return undefined
     return (JSON.parse(line) as { url: string }).url
   })

@@ -8,10 +8,11 @@
  *
  * Options: --duration S (default 5), --connections N (default 10), --persons N (default 1000).
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { summarise } from './cpu-profile.js'
 import { measure, type LoadOptions, type Workload } from './load.js'
 import { ROOT, pinSelf, startBare, startIfmatch, type RunningProcess } from './processes.js'
 import { PAGE, ifmatchWorkloads, seed } from './workloads.js'
@@ -26,46 +27,6 @@ const { values: flags, positionals } = parseArgs({
 })
 const workloadName = positionals[0] ?? 'get304'
 const load: LoadOptions = { connections: Number(flags.connections), durationSeconds: Number(flags.duration), warmupSeconds: 1, rounds: 1 }
-
-interface ProfileNode {
-  id: number
-  callFrame: { functionName: string; url: string }
-}
-interface CpuProfile {
-  nodes: ProfileNode[]
-  samples: number[]
-  timeDeltas: number[]
-}
-
-/** Where a sample's own (self) time counts, from the function and script it was taken in. */
-function category(frame: ProfileNode['callFrame']): string | undefined {
-  const { functionName: name, url } = frame
-  if (name === '(idle)') return undefined
-  if (name === '(garbage collector)') return 'garbage collection'
-  if (name === '(program)') return 'V8 and native, unattributed'
-  if (url === '' && /^write(v|Latin1String|Utf8String|Buffer)$/.test(name)) return 'socket write (the write system call)'
-  if (/node_modules\/(fastify|find-my-way|avvio|@fastify)/.test(url)) return 'Fastify'
-  if (url.includes('node_modules/prom-client')) return 'prom-client (the /metrics counters)'
-  if (/node_modules\/(pino|lru-cache)/.test(url)) return 'pino, lru-cache'
-  if (url.includes('node_modules/better-sqlite3')) return 'better-sqlite3 (JavaScript side)'
-  if (url.includes('/store/sqlite/')) return 'SQLite store (statements run in native code)'
-  if (url.includes('/dist/') || url.includes('/bench/bare-server')) return 'the service\'s own code'
-  if (url.startsWith('node:internal/modules') || url.startsWith('node:internal/bootstrap')) return 'module loading (start-up)'
-  if (url.startsWith('node:')) return 'Node.js core (HTTP parsing, streams, timers)'
-  return url === '' ? 'other native' : 'other'
-}
-
-function summarise(file: string, requests: number): Map<string, number> {
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
-  const micros = new Map<string, number>()
-  profile.samples.forEach((id, i) => {
-    const where = category(byId.get(id)!.callFrame)
-    if (where !== undefined) micros.set(where, (micros.get(where) ?? 0) + (profile.timeDeltas[i] ?? 0))
-  })
-  for (const [where, total] of micros) micros.set(where, total / requests)
-  return micros
-}
 
 async function profiled(start: (args: string[]) => Promise<RunningProcess>, dir: string, workload: Workload): Promise<Map<string, number>> {
   mkdirSync(dir, { recursive: true })

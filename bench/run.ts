@@ -3,9 +3,11 @@
  * requests/s, p50/p99 latency and the ratio to that ceiling for each workload, as a markdown table
  * (also written as JSON and markdown under bench/results/). See README.md, "Performance".
  *
- *   npm run bench                      the full run (under three minutes)
- *   npm run bench -- --quick           a short smoke run (about 45 s), written to .bench/
+ *   npm run bench                      the full run (under three minutes), then the changes feed's (about two)
+ *   npm run bench -- --quick           a short smoke run of both (about 45 s + 1 min), written to .bench/
  *   npm run bench -- --synchronous FULL   SQLite commits fsync'd before each acknowledgement
+ *   npm run bench -- --no-changes      the request-rate tables only
+ *   npm run bench -- --changes-only    the changes feed's only (bench/changes.ts has its own options)
  *
  * Every ifmatch cell is paired with its ceiling: rounds of a short run against each, back to back,
  * and the ratio reported is the median of the rounds' ratios (see load.ts: measurePaired).
@@ -20,6 +22,7 @@ import { parseArgs } from 'node:util'
 import { measurePaired, type LoadOptions, type Measurement, type Workload } from './load.js'
 import { PAGE, ifmatchWorkloads, seed } from './workloads.js'
 import { CAN_PIN, ROOT, pinSelf, startBare, startIfmatch, type RunningProcess } from './processes.js'
+import { changesBench, changesBenchDefaults } from './changes-bench.js'
 
 const { values: flags } = parseArgs({
   options: {
@@ -30,6 +33,8 @@ const { values: flags } = parseArgs({
     connections: { type: 'string', default: '10' },
     synchronous: { type: 'string', default: 'NORMAL' },
     'no-workers': { type: 'boolean', default: false },
+    'no-changes': { type: 'boolean', default: false },
+    'changes-only': { type: 'boolean', default: false },
   },
 })
 
@@ -229,4 +234,5 @@ function renderMarkdown(cells: readonly Cell[], report: { date: string; machine:
   return lines.join('\n') + '\n'
 }
 
-await main()
+if (flags['changes-only'] !== true) await main()
+if (flags['no-changes'] !== true && !await changesBench(changesBenchDefaults(quick))) process.exitCode = 1

@@ -18,10 +18,15 @@ import {
   ConflictError, MissingEtagError, NotFoundError, PreconditionFailedError, problemError,
   type ProblemDetails, type Versioned,
 } from './errors.js'
+import { fullJitter, sleep } from './backoff.js'
+import { followChanges, type ChangesBatch, type ChangesOptions } from './follow-changes.js'
 import type { NewPerson, Person, PersonFields, PersonPatch } from './person.js'
+import { PersonsMirror, type MirrorOptions } from './persons-mirror.js'
 
 export * from './errors.js'
 export type * from './person.js'
+export type { ChangesBatch, ChangesOptions, FeedChange, FeedPerson, FeedTombstone } from './follow-changes.js'
+export { PersonsMirror, type ChangesSource, type MirrorListener, type MirrorOptions } from './persons-mirror.js'
 
 /** How `update()` retries after a `412`. */
 export interface RetryOptions {
@@ -169,6 +174,39 @@ export class IfMatchClient {
     }
   }
 
+  /**
+   * Follows the changes feed for ever (until `options.signal` aborts, or the loop breaks), a batch
+   * (one feed answer) at a time. Apply a batch, then keep its `next`: passing it back as `since`
+   * later resumes with nothing skipped and nothing repeated. While caught up it long-polls (`wait`
+   * seconds, default 30) and revalidates with `If-None-Match`, so an idle poll costs a `304`.
+   * Network failures and `5xx` answers are retried with full-jitter backoff from the same token.
+   * When the service no longer knows the token (`410 Gone`) it starts again from `0` and the next
+   * batch has `reset: true`: clear what you hold, then apply it. Throws `BadRequestError` for a
+   * malformed token, `limit` or `wait`, and the typed problem for any other answer a retry cannot mend.
+   *
+   * @example
+   * for await (const batch of client.changes({ since: saved, signal })) {
+   *   if (batch.reset) copy.clear()
+   *   for (const change of batch.changes) {
+   *     if (change.deleted === true) copy.delete(change.person_id)
+   *     else copy.set(change.person_id, change)
+   *   }
+   *   saved = batch.next
+   * }
+   */
+  changes(options: ChangesOptions = {}): AsyncGenerator<ChangesBatch, void, undefined> {
+    return followChanges({ collectionUrl: new URL('persons', this.#base), fetch: this.#fetch, headers: this.#headers }, options)
+  }
+
+  /**
+   * A copy of the whole collection, kept current by following `changes()` from `0`: see
+   * `PersonsMirror`. It starts at once; `await mirror.ready` for the first complete copy, and
+   * `close()` it when done.
+   */
+  mirror(options: MirrorOptions = {}): PersonsMirror {
+    return new PersonsMirror(this, options)
+  }
+
   /** Creates a person (`POST /persons`). Throws `AlreadyExistsError` when the id is taken. */
   async create(person: NewPerson): Promise<Person> {
     const response = await this.#send('POST', new URL('persons', this.#base), {
@@ -281,15 +319,6 @@ export class IfMatchClient {
     if (response.ok || response.status === 304) return response
     throw await problemError(response)
   }
-}
-
-/** The full-jitter backoff before try `retry + 1`: uniform in [0, min(max, base · 2^(retry−1))). */
-function fullJitter(retry: number, baseMs: number, maxMs: number): number {
-  return Math.random() * Math.min(maxMs, baseMs * 2 ** (retry - 1))
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
 function positive(name: string, value: number): number {

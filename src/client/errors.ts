@@ -41,6 +41,11 @@ export class ProblemError extends Error {
   }
 }
 
+/** `400`: the request was malformed, e.g. a changes-feed token, `limit` or `wait` out of its range. */
+export class BadRequestError extends ProblemError {
+  override readonly name: string = 'BadRequestError'
+}
+
 /** `404`: no person with that id (or no such resource). */
 export class NotFoundError extends ProblemError {
   override readonly name: string = 'NotFoundError'
@@ -65,6 +70,14 @@ export class PreconditionFailedError extends ProblemError {
  */
 export class PreconditionRequiredError extends ProblemError {
   override readonly name: string = 'PreconditionRequiredError'
+}
+
+/**
+ * `410`: a changes-feed token the database can no longer answer (from another database, from the
+ * future, or older than the tombstones kept). `changes()` handles it by starting again from `0`.
+ */
+export class GoneError extends ProblemError {
+  override readonly name: string = 'GoneError'
 }
 
 /** The version of a person the server holds, with the ETag that names it. */
@@ -115,10 +128,23 @@ export class MissingEtagError extends Error {
   }
 }
 
+/**
+ * A `200` from the changes feed whose body is not a feed answer (`{ changes, next, complete }`):
+ * something between the client and the service answered in its place, or the URL is wrong.
+ */
+export class FeedAnswerError extends Error {
+  override readonly name: string = 'FeedAnswerError'
+  constructor(readonly url: string, reason: string) {
+    super(`the answer from ${url || 'the service'} is not a changes-feed answer: ${reason}`)
+  }
+}
+
 // the subclass for each status the client names; any other status is a plain ProblemError
 const ERROR_CLASSES: Readonly<Record<number, new (problem: ProblemDetails) => ProblemError>> = {
+  400: BadRequestError,
   404: NotFoundError,
   409: AlreadyExistsError,
+  410: GoneError,
   412: PreconditionFailedError,
   428: PreconditionRequiredError,
 }

@@ -2,7 +2,7 @@
  * Evaluation of conditional request header fields in the order of RFC 9110 §13.2.2,
  * plus the `428 Precondition Required` rule of RFC 6585 §3 for writes.
  */
-import { parseEntityTagList, strongMatch, weakMatch, type EntityTag } from './entity-tag.js'
+import { parseEntityTagList, type EntityTag } from './entity-tag.js'
 import { parseHttpDate, toHttpDatePrecision } from './http-date.js'
 
 /** The conditional request header fields, as raw field values (undefined when absent). */
@@ -18,7 +18,24 @@ export interface CurrentValidators {
   readonly etag: EntityTag
   /** Last modification time in milliseconds since the epoch (any precision). */
   readonly lastModified: number
+  /**
+   * The content codings this version is also sent in (`gzip`, `br`, …). Each coding has its own
+   * strong ETag (RFC 9110 §8.8.3), written `<opaque>+<coding>`; a tag of that form names the same
+   * version, so it matches wherever the identity tag does.
+   */
+  readonly codings?: readonly string[]
 }
+
+/** True when `tag`'s opaque value names the current version, in identity or in one of its codings. */
+export function namesCurrentVersion(tag: EntityTag, current: CurrentValidators): boolean {
+  const opaque = current.etag.opaque
+  if (tag.opaque === opaque) return true
+  const codings = current.codings
+  if (codings === undefined || tag.opaque.length <= opaque.length + 1 || tag.opaque.charCodeAt(opaque.length) !== PLUS) return false
+  return tag.opaque.startsWith(opaque) && codings.includes(tag.opaque.slice(opaque.length + 1))
+}
+
+const PLUS = 0x2b
 
 /** What the precondition that failed was, so a 412 can say why. */
 export type FailedPrecondition =
@@ -68,7 +85,9 @@ export function ifMatchHolds(value: string, current: CurrentValidators | null): 
   const list = parseEntityTagList(value)
   if (current === null || list.malformed) return false
   if (list.any) return true
-  return list.tags.some((tag) => strongMatch(tag, current.etag))
+  // strong comparison: neither tag weak, the same opaque value (in any coding of this version)
+  if (current.etag.weak) return false
+  return list.tags.some((tag) => !tag.weak && namesCurrentVersion(tag, current))
 }
 
 /**
@@ -80,7 +99,7 @@ export function ifNoneMatchHolds(value: string, current: CurrentValidators | nul
   const list = parseEntityTagList(value)
   if (current === null) return true
   if (list.any) return false
-  return !list.tags.some((tag) => weakMatch(tag, current.etag))
+  return !list.tags.some((tag) => namesCurrentVersion(tag, current))
 }
 
 function becauseWeak(value: string, current: CurrentValidators | null): boolean {
@@ -88,7 +107,7 @@ function becauseWeak(value: string, current: CurrentValidators | null): boolean 
   if (list.any || list.tags.length === 0) return false
   if (list.tags.every((tag) => tag.weak)) return true
   // a proxy may have weakened the current tag and kept an older strong one beside it
-  return current !== null && list.tags.some((tag) => tag.weak && weakMatch(tag, current.etag))
+  return current !== null && list.tags.some((tag) => tag.weak && namesCurrentVersion(tag, current))
 }
 
 /**

@@ -3,7 +3,7 @@
  * started listening (server.ts listens; tests listen on port 0).
  */
 import { randomBytes } from 'node:crypto'
-import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { parseEntityTagList } from '../core/index.js'
@@ -24,6 +24,7 @@ import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from './security-headers.js
 import { webRoutes } from './web-routes.js'
 import { ChangeHub } from './change-hub.js'
 import { changesFeed } from './changes-feed.js'
+import { CodedRepresentations } from './content-coding.js'
 
 export interface AppOptions {
   readonly store: PersonStore
@@ -91,7 +92,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const store = new InstrumentedPersonStore(options.store, metrics.observeStore)
   let closing = false
   const hub = new ChangeHub(store)
-  const feed = changesFeed({ store, cache, metrics, hub, heartbeatMs: options.changesHeartbeatMs })
+  const coded = new CodedRepresentations(cache, metrics.countCompressed)
+  const feed = changesFeed({ store, cache, coded, metrics, hub, heartbeatMs: options.changesHeartbeatMs })
   // reads the framework would answer with more than a 304 or cached 200 cannot take the fast path:
   // a request log, a token on reads, or CORS headers (Vary: Origin on every answer)
   const fastPath: ReadFastPath | undefined = store.immediate === undefined || options.readFastPath === false ||
@@ -126,6 +128,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       const server = createServer(fastPath === undefined ? handler : (request, response) => {
         if (!fastPath(request, response)) handler(request, response)
       })
+      trackOpenResponses(server)
       // what Fastify sets on a server it makes itself
       server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
       server.requestTimeout = REQUEST_TIMEOUT_MS
@@ -136,6 +139,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     closing = true
     // waiting long polls answer now with what there is, and event streams end
     hub.close()
+    closeConnectionsWhenIdle(app)
     done()
   })
   if (options.tombstoneRetentionMs !== undefined) purgeTombstonesEvery(app, store, options.tombstoneRetentionMs)
@@ -175,7 +179,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   void app.register(async (api) => {
     // 401 comes first, before 404: an unauthenticated writer learns nothing about what exists
     if (options.apiToken !== undefined) api.addHook('onRequest', bearerAuth({ token: options.apiToken, protectReads: options.protectReads === true }))
-    personsRoutes(api, store, cache, feed)
+    personsRoutes(api, store, cache, coded, feed)
   })
   // the web page and its files: not the API, so not in its document
   void app.register(async (web) => webRoutes(web))
@@ -238,6 +242,48 @@ export function buildApp(options: AppOptions): FastifyInstance {
   })
 
   return app
+}
+
+/**
+ * Once no request is in flight, closes every connection. Node's server.close() closes only the
+ * connections that are idle at that moment: a long poll answered during the shutdown leaves its
+ * keep-alive connection open, and a connection on which no request was ever sent (Node's fetch opens
+ * one after an aborted request) is not idle to it either; either would hold app.close() until the
+ * keep-alive timeout (72 s).
+ */
+function closeConnectionsWhenIdle(app: FastifyInstance): void {
+  let inFlight = 0
+  const server = app.server
+  const count = (_request: IncomingMessage, response: ServerResponse): void => {
+    inFlight++
+    response.once('close', () => inFlight--)
+  }
+  // from now on: requests already running are counted by the responses still open
+  for (const response of openResponses.get(server) ?? []) {
+    inFlight++
+    response.once('close', () => inFlight--)
+  }
+  server.on('request', count)
+  const sweep = setInterval(() => {
+    if (inFlight === 0) server.closeAllConnections()
+  }, 50)
+  sweep.unref()
+  server.once('close', () => {
+    clearInterval(sweep)
+    server.off('request', count)
+  })
+}
+
+// the responses each server has open, so a shutdown knows what is still in flight
+const openResponses = new WeakMap<Server, Set<ServerResponse>>()
+
+function trackOpenResponses(server: Server): void {
+  const open = new Set<ServerResponse>()
+  openResponses.set(server, open)
+  server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
+    open.add(response)
+    response.once('close', () => open.delete(response))
+  })
 }
 
 /**

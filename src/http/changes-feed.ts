@@ -3,6 +3,7 @@
  * object or, to `Accept: text/event-stream`, as a Server-Sent Events stream. Why it can neither
  * skip nor reorder a change, and why no wake-up is lost, is in docs/changes-feed.md.
  */
+import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { evaluatePreconditions, formatEntityTag } from '../core/index.js'
 import type { ChangesPage, CollectionValidator, PersonStore } from '../store/person-store.js'
@@ -12,9 +13,11 @@ import { conditionalHeaders } from './persons-routes.js'
 import { Problem, problems } from './problems.js'
 import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
 import {
-  CACHE_CONTROL, JSON_TYPE, START_TOKEN, changeJson, changeVersion, changesEtag, changesRepresentation, changesToken,
-  nextPosition, validatorHeaders, type FeedPosition,
+  CACHE_CONTROL, FEED_VARY, JSON_TYPE, START_TOKEN, changeJson, changeVersion, changesEtag, changesRepresentation, changesToken,
+  currentValidators, nextPosition, validatorHeaders, type FeedPosition,
 } from './representation.js'
+import { setRepresentationHeaders } from './reply-headers.js'
+import { codedEtag, negotiateCoding, type CodedRepresentations } from './content-coding.js'
 import { QUERY_RULES } from './route-schemas.js'
 import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from './security-headers.js'
 
@@ -37,6 +40,8 @@ export interface ChangesQuery {
 export interface ChangesFeedOptions {
   readonly store: PersonStore
   readonly cache: RepresentationCache
+  /** The compressed forms of answers, made once per ETag and coding. */
+  readonly coded: CodedRepresentations
   readonly metrics: ServiceMetrics
   readonly hub: ChangeHub
   /** The longest an event stream stays silent, in ms (default 10 s; API.md: at most 15 s). */
@@ -93,7 +98,7 @@ export function wantsEventStream(accept: string | undefined): boolean {
 
 /** Builds the feed's handler around the app's store, cache, metrics and hub. */
 export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
-  const { store, cache, metrics, hub } = options
+  const { store, cache, coded, metrics, hub } = options
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
   const epoch = store.epoch
   // answers being read, by the ETag they were asked under: a thousand long polls woken by one
@@ -140,32 +145,42 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
     }
     // the 304 is decided from the revision alone, never from a person
     const etag = changesEtag(epoch, collection.revision, position, query.limit)
+    const coding = negotiateCoding(request.headers['accept-encoding'])
     const decision = evaluatePreconditions({
-      method: request.method, headers: conditionalHeaders(request), current: { etag, lastModified: collection.changedAt },
+      method: request.method, headers: conditionalHeaders(request), current: currentValidators(etag, collection.changedAt),
     })
     if (decision.outcome === 'not-modified') {
-      return reply.code(304).headers({ ...validatorHeaders(etag, collection.changedAt), vary: 'accept' }).send()
+      // the tag of the coding this request would get
+      return setRepresentationHeaders(reply.code(304), { ...validatorHeaders(codedEtag(etag, coding), collection.changedAt), vary: FEED_VARY }).send()
     }
     if (decision.outcome === 'precondition-failed') {
       throw decision.failed.field === 'if-none-match' ? problems.noneMatchFailed() : problems.staleIfMatch()
     }
-    const representation = await readAnswer(formatEntityTag(etag), position, query.limit)
+    const identity = await readAnswer(formatEntityTag(etag), position, query.limit)
+    const representation = coding === undefined ? identity : await coded.code(identity, coding)
     if (request.method === 'GET') metrics.changes.servedInAnswers += representation.items ?? 0
-    return reply.headers(representation.headers).type(JSON_TYPE).send(representation.body)
+    return setRepresentationHeaders(reply, representation.headers).type(JSON_TYPE).send(representation.body)
   }
 
   async function answerStream(request: FastifyRequest, reply: FastifyReply, start: FeedPosition): Promise<FastifyReply> {
     // a token the database cannot answer is a problem, before any stream starts
     const gone = goneProblem(start, await store.readCollectionValidator())
     if (gone !== undefined) throw gone
+    // what plugins set on the reply (CORS: an EventSource from another origin needs them) goes
+    // out with the stream's own fields, which the framework no longer writes once hijacked
+    const vary = reply.getHeader('vary')
+    const pluginHeaders = reply.getHeaders() as OutgoingHttpHeaders
     reply.hijack()
     const response = reply.raw
     response.writeHead(200, {
+      ...pluginHeaders,
       ...SECURITY_HEADERS,
       'content-security-policy': CONTENT_SECURITY_POLICY,
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': CACHE_CONTROL,
-      vary: 'accept',
+      // streams are sent uncompressed (an event must reach the client when it is written), but the
+      // same URL answers JSON in any coding
+      vary: vary === undefined ? FEED_VARY : `${String(vary)}, ${FEED_VARY}`,
       // nginx would otherwise hold the events back in its buffer
       'x-accel-buffering': 'no',
     })

@@ -48,6 +48,7 @@ export class ServiceMetrics {
    * polls held by `wait`, open event streams) and the items served so far.
    */
   readonly changes = { waitingPolls: 0, openStreams: 0, servedInAnswers: 0, servedInStreams: 0 }
+  private readonly compressed = new Map<string, number>()
 
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry]
@@ -121,6 +122,14 @@ export class ServiceMetrics {
         this.inc({ kind: 'stream' }, metrics.changes.servedInStreams)
       },
     })
+    new Counter({
+      name: 'ifmatch_representations_compressed_total', help: 'Bodies compressed, by content coding: once per ETag and coding, then served from the representation cache.',
+      labelNames: ['coding'], registers,
+      collect() {
+        this.reset()
+        for (const [coding, count] of metrics.compressed) this.inc({ coding }, count)
+      },
+    })
     this.preconditionFailed = new Counter({
       name: 'ifmatch_precondition_failed_total', help: '412 Precondition Failed answers, by route and method.',
       labelNames: ['route', 'method'], registers,
@@ -133,6 +142,11 @@ export class ServiceMetrics {
       name: 'ifmatch_store_operation_duration_seconds', help: 'Time of each store call, by operation and outcome (ok, or error: it threw). The validator reads of the read fast path (304s and cached 200s answered before routing) are not timed.',
       labelNames: ['operation', 'outcome'], buckets: STORE_BUCKETS, registers,
     })
+  }
+
+  /** Counts one body compressed in `coding`; give it to CodedRepresentations. */
+  readonly countCompressed = (coding: string): void => {
+    this.compressed.set(coding, (this.compressed.get(coding) ?? 0) + 1)
   }
 
   /** Feeds the store latency histogram; give it to InstrumentedPersonStore. */

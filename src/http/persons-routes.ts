@@ -15,8 +15,10 @@ import {
 } from './person-input.js'
 import { Problem, problems } from './problems.js'
 import {
-  JSON_TYPE, pageEtag, pageRepresentation, personEtag, personRepresentation, validatorHeaders,
+  JSON_TYPE, currentValidators, pageEtag, pageRepresentation, personEtag, personRepresentation, validatorHeaders,
 } from './representation.js'
+import { setRepresentationHeaders } from './reply-headers.js'
+import { codedEtag, negotiateCoding, type CodedRepresentations } from './content-coding.js'
 import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
 import { DEFAULT_PAGE_LIMIT, PERSON_SCHEMAS, QUERY_RULES } from './route-schemas.js'
 import { wantsEventStream, type ChangesFeed } from './changes-feed.js'
@@ -95,9 +97,10 @@ function problemFor(decision: PreconditionDecision, method: string, id: string, 
  * Registers the persons routes on `app`, backed by `store`; `cache` holds serialised
  * representations by ETag (one per app: per process).
  */
-export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: RepresentationCache, feed: ChangesFeed): void {
-  const validators = (v: PersonValidator): CurrentValidators =>
-    ({ etag: personEtag(store.epoch, v.version), lastModified: v.changedAt })
+export function personsRoutes(
+  app: FastifyInstance, store: PersonStore, cache: RepresentationCache, coded: CodedRepresentations, feed: ChangesFeed,
+): void {
+  const validators = (v: PersonValidator): CurrentValidators => currentValidators(personEtag(store.epoch, v.version), v.changedAt)
 
   /**
    * Answers with `person` as the store returned it, and keeps its bytes under its ETag, so the
@@ -110,7 +113,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
 
   function notModified(reply: FastifyReply, headers: Record<string, string>): FastifyReply {
     // RFC 9110 §15.4.5: a 304 carries the validators and Cache-Control, and no content
-    return reply.code(304).headers(headers).send()
+    return setRepresentationHeaders(reply.code(304), headers).send()
   }
 
   // GET and HEAD share one handler; Node sends no body for HEAD but keeps the Content-Length of the
@@ -122,7 +125,7 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
     if (current === undefined) throw problems.personNotFound(id)
     const etag = personEtag(store.epoch, current.version)
     const decision = evaluatePreconditions({
-      method: request.method, headers: conditionalHeaders(request), current: { etag, lastModified: current.changedAt },
+      method: request.method, headers: conditionalHeaders(request), current: currentValidators(etag, current.changedAt),
     })
     if (decision.outcome === 'not-modified') return notModified(reply, validatorHeaders(etag, current.changedAt))
     const problem = problemFor(decision, request.method, id, false)
@@ -237,24 +240,30 @@ export function personsRoutes(app: FastifyInstance, store: PersonStore, cache: R
     // the 304 path reads the store-wide revision alone, never a row
     const collection = await store.readCollectionValidator()
     const etag = pageEtag(store.epoch, collection.revision, limit, after)
+    const coding = negotiateCoding(request.headers['accept-encoding'])
     const decision = evaluatePreconditions({
-      method: request.method, headers: conditionalHeaders(request), current: { etag, lastModified: collection.changedAt },
+      method: request.method, headers: conditionalHeaders(request), current: currentValidators(etag, collection.changedAt),
     })
-    if (decision.outcome === 'not-modified') return notModified(reply, validatorHeaders(etag, collection.changedAt))
+    // the 304 carries the tag of the coding this request would get
+    if (decision.outcome === 'not-modified') return notModified(reply, validatorHeaders(codedEtag(etag, coding), collection.changedAt))
     const problem = problemFor(decision, request.method, '', false)
     if (problem !== undefined) throw problem
     // a page is fully determined by its ETag (the revision names every write before it)
-    const cached = cache.get(formatEntityTag(etag))
+    const cached = coded.get(formatEntityTag(codedEtag(etag, coding)))
     if (cached !== undefined) return sendRepresentation(reply, cached)
-    const page = await store.readPage({ limit, after })
-    // the page was read in its own snapshot: its validator, not the one above, names what is sent
-    const representation = pageRepresentation(store.epoch, page, limit, after)
-    return sendRepresentation(reply, cache.set(representation.headers.etag!, representation))
+    let representation = cache.get(formatEntityTag(etag))
+    if (representation === undefined) {
+      const page = await store.readPage({ limit, after })
+      // the page was read in its own snapshot: its validator, not the one above, names what is sent
+      const fresh = pageRepresentation(store.epoch, page, limit, after)
+      representation = cache.set(fresh.headers.etag!, fresh)
+    }
+    return sendRepresentation(reply, coding === undefined ? representation : await coded.code(representation, coding))
   } })
 }
 
 function sendRepresentation(reply: FastifyReply, representation: CachedRepresentation): FastifyReply {
-  return reply.headers(representation.headers).type(JSON_TYPE).send(representation.body)
+  return setRepresentationHeaders(reply, representation.headers).type(JSON_TYPE).send(representation.body)
 }
 
 /** Reads a PUT body: a JSON object with a valid `person_name` (and, if any, the URL's `person_id`). */

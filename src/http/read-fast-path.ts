@@ -15,7 +15,8 @@ import type { ServiceMetrics } from './metrics.js'
 import { conditionalHeaders } from './persons-routes.js'
 import { PERSON_ID_PATTERN } from './person-input.js'
 import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
-import { CACHE_CONTROL, JSON_TYPE, lastModifiedField, pageEtag, personEtag } from './representation.js'
+import { CACHE_CONTROL, JSON_TYPE, currentValidators, lastModifiedField, pageEtag, personEtag } from './representation.js'
+import { codedEtag, negotiateCoding, VARY_ACCEPT_ENCODING } from './content-coding.js'
 import { DEFAULT_PAGE_LIMIT, PAGE_LIMIT_PATTERN } from './route-schemas.js'
 import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from './security-headers.js'
 
@@ -47,7 +48,9 @@ const SECURITY_FIELDS: readonly string[] = Object.entries({ ...SECURITY_HEADERS,
 
 // a 304's fields, as validatorHeaders() gives them: the ETag and Last-Modified are written into
 // slots 1 and 3 for each answer (writeHead reads the list before it returns, and keeps nothing)
-const NOT_MODIFIED_FIELDS: string[] = ['etag', '', 'last-modified', '', 'cache-control', CACHE_CONTROL, ...SECURITY_FIELDS]
+const NOT_MODIFIED_FIELDS: string[] = [
+  'etag', '', 'last-modified', '', 'cache-control', CACHE_CONTROL, 'vary', VARY_ACCEPT_ENCODING, ...SECURITY_FIELDS,
+]
 
 // a cached 200's fields, made once per cached representation (a representation's fields never change)
 const OK_FIELDS = new WeakMap<CachedRepresentation, string[]>()
@@ -56,6 +59,8 @@ interface Target {
   readonly route: string
   readonly etag: EntityTag
   readonly lastModified: number
+  /** Pages are sent in a content coding when the client accepts one; persons never are. */
+  readonly coded: boolean
 }
 
 /** Builds the fast path for a store whose validator reads are immediate. */
@@ -70,7 +75,7 @@ export function readFastPath(options: ReadFastPathOptions): ReadFastPath {
       const current = reads.readValidator(id)
       // an absent person is a 404 problem: the framework's to answer
       if (current === undefined) return undefined
-      return { route: PERSON_ROUTE, etag: personEtag(epoch, current.version), lastModified: current.changedAt }
+      return { route: PERSON_ROUTE, etag: personEtag(epoch, current.version), lastModified: current.changedAt, coded: false }
     }
     let limit = DEFAULT_PAGE_LIMIT
     let after: string | undefined
@@ -82,7 +87,7 @@ export function readFastPath(options: ReadFastPathOptions): ReadFastPath {
       after = query[2]
     }
     const collection = reads.readCollectionValidator()
-    return { route: COLLECTION_ROUTE, etag: pageEtag(epoch, collection.revision, limit, after), lastModified: collection.changedAt }
+    return { route: COLLECTION_ROUTE, etag: pageEtag(epoch, collection.revision, limit, after), lastModified: collection.changedAt, coded: true }
   }
 
   return function answer(request: IncomingMessage, response: ServerResponse): boolean {
@@ -100,11 +105,13 @@ export function readFastPath(options: ReadFastPathOptions): ReadFastPath {
     }
     if (found === undefined) return false
     const decision = evaluatePreconditions({
-      method, headers: conditionalHeaders(request), current: { etag: found.etag, lastModified: found.lastModified },
+      method, headers: conditionalHeaders(request), current: currentValidators(found.etag, found.lastModified),
     })
+    // the tag of the coding this request gets, for its 304 and to find its bytes
+    const sent = found.coded ? codedEtag(found.etag, negotiateCoding(headers['accept-encoding'])) : found.etag
     const conditional = headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined
     if (decision.outcome === 'not-modified') {
-      const etag = formatEntityTag(found.etag)
+      const etag = formatEntityTag(sent)
       // RFC 9110 §15.4.5: the validators and Cache-Control, no content and no Content-Type
       NOT_MODIFIED_FIELDS[1] = etag
       NOT_MODIFIED_FIELDS[3] = lastModifiedField(found.lastModified)
@@ -115,7 +122,8 @@ export function readFastPath(options: ReadFastPathOptions): ReadFastPath {
     }
     // a 412 is a problem the framework writes
     if (decision.outcome !== 'proceed') return false
-    const cached: CachedRepresentation | undefined = cache.get(formatEntityTag(found.etag))
+    // not yet compressed in this coding: the framework's path compresses it (once) and caches it
+    const cached: CachedRepresentation | undefined = cache.get(formatEntityTag(sent))
     if (cached === undefined) return false
     let okFields = OK_FIELDS.get(cached)
     if (okFields === undefined) {

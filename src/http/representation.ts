@@ -3,7 +3,8 @@
  * ETags are built from the store's version and epoch alone: never from the clock, never by
  * hashing the body, so deciding a 304 or 412 needs no body at all.
  */
-import { formatEntityTag, formatHttpDate, type EntityTag } from '../core/index.js'
+import { formatEntityTag, formatHttpDate, type CurrentValidators, type EntityTag } from '../core/index.js'
+import { CONTENT_CODINGS, VARY_ACCEPT_ENCODING } from './content-coding.js'
 import type { ChangesPage, PersonPage, StoredChange, StoredPerson } from '../store/person-store.js'
 import type { CachedRepresentation } from './representation-cache.js'
 
@@ -33,6 +34,9 @@ export interface FeedPosition {
   readonly withTombstones: boolean
   readonly token: string
 }
+
+/** The same URL answers an event stream to Accept: text/event-stream, and JSON in any coding. */
+export const FEED_VARY = `accept, ${VARY_ACCEPT_ENCODING}`
 
 /** The token that starts the feed from nothing. */
 export const START_TOKEN = '0'
@@ -69,12 +73,24 @@ export function lastModifiedField(ms: number): string {
   return lastHttpDate
 }
 
-/** The headers every 200, 201 and 304 carries for a representation. */
+/**
+ * The current validators of a representation for `evaluatePreconditions`: its identity tag, which
+ * a tag of any coding of the same version matches too (API.md: compression and caches).
+ */
+export function currentValidators(etag: EntityTag, lastModified: number): CurrentValidators {
+  return { etag, lastModified, codings: CONTENT_CODINGS }
+}
+
+/**
+ * The headers every 200, 201 and 304 carries for a representation: its validators, and
+ * `Vary: Accept-Encoding` (a cache must not hand one coding to a client that asked for another).
+ */
 export function validatorHeaders(etag: EntityTag, lastModified: number): Record<string, string> {
   return {
     etag: formatEntityTag(etag),
     'last-modified': lastModifiedField(lastModified),
     'cache-control': CACHE_CONTROL,
+    vary: VARY_ACCEPT_ENCODING,
   }
 }
 
@@ -143,7 +159,7 @@ export function changesRepresentation(epoch: string, page: ChangesPage, from: Fe
   const next = nextPosition(epoch, page, from)
   const headers = validatorHeaders(changesEtag(epoch, page.collection.revision, from, limit), page.collection.changedAt)
   // the same URL answers an event stream to Accept: text/event-stream
-  headers.vary = 'accept'
+  headers.vary = FEED_VARY
   if (page.hasMore) headers.link = `</persons?since=${next.token}&limit=${limit}>; rel="next"`
   const body = JSON.stringify({ changes: page.changes.map((change) => changeJson(epoch, change)), next: next.token, complete: !page.hasMore })
   return { body: Buffer.from(body), headers, items: page.changes.length }

@@ -25,11 +25,18 @@ await Promise.all(Array.from({ length: 16 }, () =>
   client.update('fresh', (p) => ({ person_name: String(Number(p.person_name) + 1) }))))
 let notFound = false
 try { await client.get('nobody') } catch (error) { notFound = error instanceof NotFoundError && error.status === 404 }
-console.log(JSON.stringify({ name: (await client.get('fresh')).person_name, notFound, conflictIsClass: typeof ConflictError === 'function' }))
+const mirror = client.mirror({ wait: 1 })
+await mirror.ready
+const mirrored = mirror.persons.get('fresh')
+await mirror.close()
+console.log(JSON.stringify({
+  name: (await client.get('fresh')).person_name, notFound, conflictIsClass: typeof ConflictError === 'function',
+  mirrored: mirrored?.person_name, mirroredEtagIsCurrent: mirrored?.etag === client.etagOf('fresh'),
+}))
 `
 
 const TYPED = `
-import { IfMatchClient, ConflictError, type Person } from 'ifmatch/client'
+import { IfMatchClient, ConflictError, type ChangesBatch, type Person, type PersonsMirror } from 'ifmatch/client'
 const client = new IfMatchClient({ baseUrl: 'http://127.0.0.1:5000', maxAttempts: 3 })
 export async function rename(id: string, name: string): Promise<Person> {
   try {
@@ -41,6 +48,21 @@ export async function rename(id: string, name: string): Promise<Person> {
 }
 // @ts-expect-error person_name must be a string
 void client.replace('1', { person_name: 42 })
+export async function copy(since: string, signal: AbortSignal): Promise<Map<string, string>> {
+  const names = new Map<string, string>()
+  for await (const batch of client.changes({ since, signal, wait: 30 })) {
+    const b: ChangesBatch = batch
+    if (b.reset) names.clear()
+    for (const change of b.changes) {
+      if (change.deleted === true) names.delete(change.person_id)
+      else names.set(change.person_id, change.etag)
+    }
+  }
+  return names
+}
+export const mirror: PersonsMirror = client.mirror()
+// @ts-expect-error the mirror's map is read-only: the feed alone changes it
+mirror.persons.set('1', { person_id: '1', person_name: 'x', change_date: '', etag: '"x"' })
 `
 
 describe('the package entry point ifmatch/client', () => {
@@ -61,10 +83,10 @@ describe('the package entry point ifmatch/client', () => {
     dir?.cleanup()
   })
 
-  it('is importable from the built package by a fresh script, which can update a counter 16 times in parallel', async () => {
+  it('is importable from the built package by a fresh script, which can update a counter 16 times in parallel and mirror the collection', async () => {
     writeFileSync(join(dir.path, 'script.mjs'), SCRIPT)
     const { stdout } = await run(process.execPath, ['script.mjs', server.baseUrl], { cwd: dir.path })
-    assert.deepEqual(JSON.parse(stdout), { name: '16', notFound: true, conflictIsClass: true })
+    assert.deepEqual(JSON.parse(stdout), { name: '16', notFound: true, conflictIsClass: true, mirrored: '16', mirroredEtagIsCurrent: true })
   })
 
   it('comes with types that a strict TypeScript project checks against', async () => {

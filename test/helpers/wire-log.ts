@@ -12,8 +12,10 @@ export interface WireEntry {
   readonly ifMatch: string | undefined
   readonly ifNoneMatch: string | undefined
   readonly origin: string | undefined
-  /** The status answered; undefined until the response has finished. */
+  /** The status answered; undefined until the response has finished (an event stream's, while it is open). */
   status: number | undefined
+  /** An event stream (Accept: text/event-stream), which stays open: entries() does not wait for it. */
+  readonly stream: boolean
 }
 
 export interface WireLog {
@@ -35,6 +37,7 @@ export function recordWire(server: RunningServer): WireLog {
       ifNoneMatch: h['if-none-match'],
       origin: h.origin,
       status: undefined,
+      stream: h.accept?.includes('text/event-stream') === true,
     }
     log.push(entry)
     response.on('finish', () => { entry.status = response.statusCode })
@@ -42,7 +45,7 @@ export function recordWire(server: RunningServer): WireLog {
   return {
     async entries() {
       // a client can see the response a moment before the server's 'finish' event: wait for it
-      for (let i = 0; i < 400 && log.some((e) => e.status === undefined); i++) {
+      for (let i = 0; i < 400 && log.some((e) => e.status === undefined && !e.stream); i++) {
         await new Promise((resolve) => setTimeout(resolve, 5))
       }
       return [...log]

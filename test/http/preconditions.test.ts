@@ -688,8 +688,12 @@ for (const driver of TEST_DRIVERS) {
 
       const PAGE = '/persons?limit=2'
 
+      // identity, as the raw requests below ask for it (fetch would ask for gzip, and a page in
+      // gzip has its own ETag)
+      const IDENTITY = { 'accept-encoding': 'identity' }
+
       async function pageSnapshot(): Promise<Snapshot> {
-        const response = await fetch(`${c}${PAGE}`)
+        const response = await fetch(`${c}${PAGE}`, { headers: IDENTITY })
         assert.equal(response.status, 200)
         return {
           id: PAGE,
@@ -711,7 +715,7 @@ for (const driver of TEST_DRIVERS) {
       }
 
       function pageRequest(method: 'GET' | 'HEAD', headers: Record<string, string>): Promise<Response> {
-        return fetch(`${c}${PAGE}`, { method, headers })
+        return fetch(`${c}${PAGE}`, { method, headers: { ...IDENTITY, ...headers } })
       }
 
       async function assertPage(method: 'GET' | 'HEAD', response: Response, page: Snapshot): Promise<void> {
