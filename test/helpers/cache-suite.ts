@@ -260,6 +260,23 @@ export function describeThroughCache(cache: SharedCache): void {
         })
       }
 
+      it('gives feed items, read in any coding through the cache, an etag that a PUT through the cache can use in If-Match', async () => {
+        const ids = [uniqueId('item-a'), uniqueId('item-b'), uniqueId('item-c')]
+        for (const id of ids) await create(id, `Person ${id} with a name long enough to be worth compressing`, server.baseUrl)
+        const clients: readonly Record<string, string>[] = [{}, { 'accept-encoding': 'gzip' }, { 'accept-encoding': 'gzip, deflate, br' }]
+        for (const [i, headers] of clients.entries()) {
+          // twice: the second answer is the stored copy, revalidated
+          await exchange(base, 'GET', '/persons?since=0&limit=1000', { headers })
+          const feed = await exchange(base, 'GET', '/persons?since=0&limit=1000', { headers })
+          assert.equal(feed.status, 200)
+          assert.doesNotMatch(etagOf(feed), /^W\//)
+          const item = feed.json<{ changes: readonly { person_id: string; etag: string }[] }>().changes.find((c) => c.person_id === ids[i])
+          assert.ok(item !== undefined, `${ids[i]} is in the feed`)
+          const updated = await exchange(base, 'PUT', `/persons/${item.person_id}`, { headers: { ...headers, 'if-match': item.etag }, body: { person_name: 'Jan' } })
+          assert.equal(updated.status, 200, updated.text)
+        }
+      })
+
       it('gives each client a body in a coding it accepts, whichever coding the cache stored first', async () => {
         // a page big enough to be worth compressing
         for (let i = 0; i < 20; i++) await create(uniqueId(`coded-${String(i).padStart(2, '0')}`), `Person number ${i} with a longer name`, server.baseUrl)
