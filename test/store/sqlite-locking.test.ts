@@ -290,5 +290,32 @@ describe('SQLite locking', { skip: SKIP }, () => {
         await database.cleanup()
       }
     })
+
+    it('leaves the validators in memory as they were when the group was only the refused write, and the file agrees (exclusive)', async () => {
+      const database = await SQLITE!.createDatabase()
+      const migrate = await database.openStore()
+      const first = mustWrite(await migrate.create('first', 'Before the refused write'))
+      await migrate.close()
+      addFailingTrigger(fileOf(database))
+      let store = await database.openStore()
+      try {
+        const reads = store.immediate!
+        const collection = reads.readCollectionValidator()
+        assert.deepEqual(reads.readValidator('first'), { version: first.version, changedAt: first.changedAt })
+        // the create bumps the revision before the trigger refuses its insert: a rollback the memory must not follow
+        assertRefused((await Promise.allSettled([store.create('boom', 'Boom')]))[0])
+        assert.deepEqual(reads.readCollectionValidator(), collection)
+        assert.equal(reads.readValidator('boom'), undefined)
+        assert.deepEqual(reads.readValidator('first'), { version: first.version, changedAt: first.changedAt })
+        await store.close()
+        store = await database.openStore()
+        assert.deepEqual(await store.readCollectionValidator(), collection)
+        // the next write takes the revision the refused one gave back
+        assert.equal(mustWrite(await store.create('after', 'After')).version, collection.revision + 1)
+      } finally {
+        await store.close()
+        await database.cleanup()
+      }
+    })
   })
 })
