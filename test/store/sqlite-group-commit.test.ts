@@ -50,6 +50,13 @@ function openFile(dir: string) {
   }
 }
 
+/** No row reached the file, and nothing was applied or announced. */
+function assertNothingCommitted(file: ReturnType<typeof openFile>): void {
+  assert.deepEqual(file.applied, [])
+  assert.equal(file.announced(), 0)
+  assert.deepEqual(file.rows(), [])
+}
+
 describe('SQLite group commit', { skip: SKIP }, () => {
   let dir: ReturnType<typeof tempDir>
 
@@ -111,9 +118,7 @@ describe('SQLite group commit', { skip: SKIP }, () => {
           assert.match(String(error), /alone failed/)
           return true
         })
-        assert.deepEqual(file.applied, [])
-        assert.equal(file.announced(), 0)
-        assert.deepEqual(file.rows(), [])
+        assertNothingCommitted(file)
       } finally {
         file.close()
       }
@@ -131,9 +136,7 @@ describe('SQLite group commit', { skip: SKIP }, () => {
           assert.equal(result.status, 'rejected')
           assert.ok((result as PromiseRejectedResult).reason instanceof StoreUnavailableError, String((result as PromiseRejectedResult).reason))
         }
-        assert.deepEqual(file.applied, [])
-        assert.equal(file.announced(), 0)
-        assert.deepEqual(file.rows(), [])
+        assertNothingCommitted(file)
       } finally {
         file.close()
       }

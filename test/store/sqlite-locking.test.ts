@@ -40,6 +40,19 @@ function addFailingTrigger(file: string): void {
   }
 }
 
+/**
+ * A fresh database (exclusive by default) holding person `first`, with the failing trigger added
+ * before a test opens its store: while an exclusive store is open no other connection can add it.
+ */
+async function exclusiveWithFailingTrigger(): Promise<{ database: TestDatabase; first: StoredPerson }> {
+  const database = await SQLITE!.createDatabase()
+  const migrate = await database.openStore()
+  const first = mustWrite(await migrate.create('first', 'Before the group'))
+  await migrate.close()
+  addFailingTrigger(fileOf(database))
+  return { database, first }
+}
+
 function assertUnavailable(read: () => unknown, what: string): void {
   assert.throws(read, (error: unknown) => {
     assert.ok(error instanceof StoreUnavailableError, `${what}: got ${String(error)}`)
@@ -253,12 +266,7 @@ describe('SQLite locking', { skip: SKIP }, () => {
     })
 
     it('keeps in memory exactly what was committed, and the file agrees (exclusive)', async () => {
-      const database = await SQLITE!.createDatabase()
-      // the trigger goes in before the exclusive store opens: while it is open no other connection can
-      const migrate = await database.openStore()
-      const first = mustWrite(await migrate.create('first', 'Before the group'))
-      await migrate.close()
-      addFailingTrigger(fileOf(database))
+      const { database, first } = await exclusiveWithFailingTrigger()
       let store = await database.openStore()
       try {
         const reads = store.immediate!
@@ -292,11 +300,7 @@ describe('SQLite locking', { skip: SKIP }, () => {
     })
 
     it('leaves the validators in memory as they were when the group was only the refused write, and the file agrees (exclusive)', async () => {
-      const database = await SQLITE!.createDatabase()
-      const migrate = await database.openStore()
-      const first = mustWrite(await migrate.create('first', 'Before the refused write'))
-      await migrate.close()
-      addFailingTrigger(fileOf(database))
+      const { database, first } = await exclusiveWithFailingTrigger()
       let store = await database.openStore()
       try {
         const reads = store.immediate!
