@@ -3,7 +3,7 @@
  * once its transaction has committed (another connection can already read the write), exactly once
  * per committed write, and never for a write, or a group, that was rolled back.
  */
-import { after, before, describe, it } from 'node:test'
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -59,6 +59,7 @@ function assertNothingCommitted(file: ReturnType<typeof openFile>): void {
 
 describe('SQLite group commit', { skip: SKIP }, () => {
   let dir: ReturnType<typeof tempDir>
+  let file: ReturnType<typeof openFile>
 
   before(() => {
     dir = tempDir('ifmatch-group-commit-')
@@ -66,95 +67,72 @@ describe('SQLite group commit', { skip: SKIP }, () => {
 
   after(() => dir.cleanup())
 
+  // a fresh file per test: each counts its own applies and announcements
+  beforeEach(() => {
+    file = openFile(dir.path)
+  })
+
+  afterEach(() => file.close())
+
   describe('a group whose writes all succeed', () => {
-    it('applies what the writes returned once, in queue order, when another connection already reads them, then acknowledges and announces', async () => {
-      const file = openFile(dir.path)
-      try {
-        // queued in one turn of the event loop: one group, one transaction
-        const results = await Promise.all([file.add('a'), file.add('b'), file.add('c')])
-        assert.deepEqual(results, ['added a', 'added b', 'added c'])
-        assert.deepEqual(file.applied, [{ committed: ['a', 'b', 'c'], visible: 3 }])
-        assert.equal(file.announced(), 1)
-      } finally {
-        file.close()
-      }
+    it('applies what the writes returned once, in queue order, when another connection already reads them; acknowledges each and announces once', async () => {
+      // queued in one turn of the event loop: one group, one transaction
+      const results = await Promise.all([file.add('a'), file.add('b'), file.add('c')])
+      assert.deepEqual(results, ['added a', 'added b', 'added c'])
+      assert.deepEqual(file.applied, [{ committed: ['a', 'b', 'c'], visible: 3 }])
+      assert.equal(file.announced(), 1)
     })
 
     it('leaves out a write that changed nothing memory must learn', async () => {
-      const file = openFile(dir.path)
-      try {
-        const unchanged = file.commits.write(() => ({ result: 'read only' }))
-        assert.deepEqual(await Promise.all([unchanged, file.add('x')]), ['read only', 'added x'])
-        assert.deepEqual(file.applied, [{ committed: ['x'], visible: 1 }])
-      } finally {
-        file.close()
-      }
+      const unchanged = file.commits.write(() => ({ result: 'read only' }))
+      assert.deepEqual(await Promise.all([unchanged, file.add('x')]), ['read only', 'added x'])
+      assert.deepEqual(file.applied, [{ committed: ['x'], visible: 1 }])
     })
   })
 
   describe('a group in which one write throws', () => {
     it('applies nothing of the rolled back group: each other write commits alone and is applied exactly once, the failing one never', async () => {
-      const file = openFile(dir.path)
-      try {
-        const [a, failing, c] = await Promise.allSettled([file.add('a'), file.addThenThrow('b'), file.add('c')])
-        assert.deepEqual(a, { status: 'fulfilled', value: 'added a' })
-        assert.deepEqual(c, { status: 'fulfilled', value: 'added c' })
-        assert.equal(failing.status, 'rejected')
-        assert.match(String((failing as PromiseRejectedResult).reason), /b failed/)
-        // 'a' returned its value inside the group before 'b' threw; applying it then would apply it twice
-        assert.deepEqual(file.applied, [{ committed: ['a'], visible: 1 }, { committed: ['c'], visible: 2 }])
-        assert.equal(file.announced(), 2)
-        assert.deepEqual(file.rows(), ['a', 'c'])
-      } finally {
-        file.close()
-      }
+      const [a, failing, c] = await Promise.allSettled([file.add('a'), file.addThenThrow('b'), file.add('c')])
+      assert.deepEqual(a, { status: 'fulfilled', value: 'added a' })
+      assert.deepEqual(c, { status: 'fulfilled', value: 'added c' })
+      assert.equal(failing.status, 'rejected')
+      assert.match(String((failing as PromiseRejectedResult).reason), /b failed/)
+      // 'a' returned its value inside the group before 'b' threw; applying it then would apply it twice
+      assert.deepEqual(file.applied, [{ committed: ['a'], visible: 1 }, { committed: ['c'], visible: 2 }])
+      assert.equal(file.announced(), 2)
+      assert.deepEqual(file.rows(), ['a', 'c'])
     })
 
     it('rejects a lone failing write with its own error, and applies and announces nothing', async () => {
-      const file = openFile(dir.path)
-      try {
-        await assert.rejects(file.addThenThrow('alone'), (error: unknown) => {
-          assert.ok(!(error instanceof StoreUnavailableError), String(error))
-          assert.match(String(error), /alone failed/)
-          return true
-        })
-        assertNothingCommitted(file)
-      } finally {
-        file.close()
-      }
+      await assert.rejects(file.addThenThrow('alone'), (error: unknown) => {
+        assert.ok(!(error instanceof StoreUnavailableError), String(error))
+        assert.match(String(error), /alone failed/)
+        return true
+      })
+      assertNothingCommitted(file)
     })
   })
 
   describe('a group that cannot commit at all', () => {
     it('rejects every write with StoreUnavailableError, without trying them alone, and applies and announces nothing', async () => {
-      const file = openFile(dir.path)
-      try {
-        const writes = Promise.allSettled([file.add('a'), file.add('b')])
-        // the database goes away before the group's turn comes
-        file.db.close()
-        for (const result of await writes) {
-          assert.equal(result.status, 'rejected')
-          assert.ok((result as PromiseRejectedResult).reason instanceof StoreUnavailableError, String((result as PromiseRejectedResult).reason))
-        }
-        assertNothingCommitted(file)
-      } finally {
-        file.close()
+      const writes = Promise.allSettled([file.add('a'), file.add('b')])
+      // the database goes away before the group's turn comes
+      file.db.close()
+      for (const result of await writes) {
+        assert.equal(result.status, 'rejected')
+        assert.ok((result as PromiseRejectedResult).reason instanceof StoreUnavailableError, String((result as PromiseRejectedResult).reason))
       }
+      assertNothingCommitted(file)
     })
   })
 
   describe('flushed before the database closes', () => {
     it('commits, applies and acknowledges the queued writes at once', async () => {
-      const file = openFile(dir.path)
-      try {
-        const writes = Promise.all([file.add('a'), file.add('b')])
-        file.commits.flush()
-        assert.deepEqual(file.applied, [{ committed: ['a', 'b'], visible: 2 }])
-        file.db.close()
-        assert.deepEqual(await writes, ['added a', 'added b'])
-      } finally {
-        file.close()
-      }
+      const writes = Promise.all([file.add('a'), file.add('b')])
+      file.commits.flush()
+      assert.deepEqual(file.applied, [{ committed: ['a', 'b'], visible: 2 }])
+      file.db.close()
+      assert.deepEqual(await writes, ['added a', 'added b'])
     })
   })
 })
