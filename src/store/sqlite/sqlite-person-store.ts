@@ -179,7 +179,7 @@ export class SqlitePersonStore implements PersonStore {
   }
 }
 
-/** A create or update's result, and the validator memory learns once it has committed. */
+/** A create or update's result, and what the validator memory learns once it has committed. */
 function written(id: string, name: string, collection: CollectionValidator): Written<WriteResult, ValidatorChange> {
   const { revision: version, changedAt } = collection
   return { result: { ok: true, person: { id, name, changedAt, version } }, committed: { collection, person: { id, validator: { version, changedAt } } } }
