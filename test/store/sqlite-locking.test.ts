@@ -40,6 +40,19 @@ function addFailingTrigger(file: string): void {
   }
 }
 
+/**
+ * A fresh database (exclusive by default) holding person `first`, with the failing trigger added
+ * before a test opens its store: while an exclusive store is open no other connection can add it.
+ */
+async function exclusiveWithFailingTrigger(): Promise<{ database: TestDatabase; first: StoredPerson }> {
+  const database = await SQLITE!.createDatabase()
+  const migrate = await database.openStore()
+  const first = mustWrite(await migrate.create('first', 'Before the group'))
+  await migrate.close()
+  addFailingTrigger(fileOf(database))
+  return { database, first }
+}
+
 function assertUnavailable(read: () => unknown, what: string): void {
   assert.throws(read, (error: unknown) => {
     assert.ok(error instanceof StoreUnavailableError, `${what}: got ${String(error)}`)
@@ -253,12 +266,7 @@ describe('SQLite locking', { skip: SKIP }, () => {
     })
 
     it('keeps in memory exactly what was committed, and the file agrees (exclusive)', async () => {
-      const database = await SQLITE!.createDatabase()
-      // the trigger goes in before the exclusive store opens: while it is open no other connection can
-      const migrate = await database.openStore()
-      const first = mustWrite(await migrate.create('first', 'Before the group'))
-      await migrate.close()
-      addFailingTrigger(fileOf(database))
+      const { database, first } = await exclusiveWithFailingTrigger()
       let store = await database.openStore()
       try {
         const reads = store.immediate!
@@ -285,6 +293,29 @@ describe('SQLite locking', { skip: SKIP }, () => {
         for (const person of [personA, personFirst, personB]) assert.deepEqual(await store.read(person.id), person)
         assert.equal(await store.read('boom'), undefined)
         assert.deepEqual(await store.readCollectionValidator(), { revision: before + 3, changedAt: personB.changedAt, horizon: 0 })
+      } finally {
+        await store.close()
+        await database.cleanup()
+      }
+    })
+
+    it('leaves the validators in memory as they were when the group was only the refused write, and the file agrees (exclusive)', async () => {
+      const { database, first } = await exclusiveWithFailingTrigger()
+      let store = await database.openStore()
+      try {
+        const reads = store.immediate!
+        const collection = reads.readCollectionValidator()
+        assert.deepEqual(reads.readValidator('first'), { version: first.version, changedAt: first.changedAt })
+        // the create bumps the revision before the trigger refuses its insert: a rollback the memory must not follow
+        assertRefused((await Promise.allSettled([store.create('boom', 'Boom')]))[0])
+        assert.deepEqual(reads.readCollectionValidator(), collection)
+        assert.equal(reads.readValidator('boom'), undefined)
+        assert.deepEqual(reads.readValidator('first'), { version: first.version, changedAt: first.changedAt })
+        await store.close()
+        store = await database.openStore()
+        assert.deepEqual(await store.readCollectionValidator(), collection)
+        // the next write takes the revision the refused one gave back
+        assert.equal(mustWrite(await store.create('after', 'After')).version, collection.revision + 1)
       } finally {
         await store.close()
         await database.cleanup()
