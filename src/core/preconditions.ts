@@ -73,8 +73,20 @@ const PROCEED: PreconditionDecision = { outcome: 'proceed' }
 const NOT_MODIFIED: PreconditionDecision = { outcome: 'not-modified' }
 const PRECONDITION_REQUIRED: PreconditionDecision = { outcome: 'precondition-required' }
 
-function isSafe(method: string): boolean {
+/** The methods a 304 answers (RFC 9110 §13.1.2, §13.1.3: If-None-Match and If-Modified-Since on GET and HEAD). */
+export const SAFE_METHODS: readonly string[] = ['GET', 'HEAD']
+
+/** True for GET and HEAD. */
+export function isSafeMethod(method: string): boolean {
   return method === 'GET' || method === 'HEAD'
+}
+
+/**
+ * True when `If-None-Match` is `*`: the request is to act only if no current representation
+ * exists (RFC 9110 §13.1.2), which for PUT means create, never replace.
+ */
+export function isCreateOnly(headers: ConditionalHeaders): boolean {
+  return headers.ifNoneMatch !== undefined && parseEntityTagList(headers.ifNoneMatch).any
 }
 
 /**
@@ -125,13 +137,12 @@ function becauseWeak(value: string, current: CurrentValidators | null): boolean 
 export function evaluatePreconditions(request: PreconditionRequest): PreconditionDecision {
   const { method, headers, current } = request
   const { ifMatch, ifNoneMatch, ifModifiedSince, ifUnmodifiedSince } = headers
-  const safe = isSafe(method)
+  const safe = isSafeMethod(method)
 
   // RFC 6585 §3: a state-changing request on an existing resource must be conditional on its
   // ETag. If-Unmodified-Since never stands in for If-Match here: a date has one-second resolution.
   if (request.requirePrecondition === true && current !== null && ifMatch === undefined) {
-    const createOnly = method === 'PUT' && ifNoneMatch !== undefined && parseEntityTagList(ifNoneMatch).any
-    if (!createOnly) return PRECONDITION_REQUIRED
+    if (!(method === 'PUT' && isCreateOnly(headers))) return PRECONDITION_REQUIRED
   }
 
   // step 1: If-Match uses strong comparison

@@ -18,7 +18,7 @@ import { invalidPersonIdProblem, personsRoutes } from './persons-routes.js'
 import { readFastPath, type ReadFastPath } from './read-fast-path.js'
 import { RepresentationCache } from './representation-cache.js'
 import { lazyChildLoggerFactory } from './request-logger.js'
-import { BODY_LIMIT_BYTES, PROBLEM_TYPES, Problem, problems } from './problems.js'
+import { BODY_LIMIT_BYTES, Problem, isProblemSlug, problemTypeText, problems } from './problems.js'
 import { OPERATIONS_RESPONSES, operationsSchema, validationProblem } from './route-schemas.js'
 import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from './security-headers.js'
 import { webRoutes } from './web-routes.js'
@@ -192,9 +192,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
       }),
     }, async (request: FastifyRequest<{ Params: { slug: string } }>, reply) => {
       const { slug } = request.params
-      const description = Object.hasOwn(PROBLEM_TYPES, slug) ? PROBLEM_TYPES[slug] : undefined
-      if (description === undefined) throw problems.routeNotFound('GET', `/problems/${slug}`)
-      return reply.type('text/plain; charset=utf-8').send(`${slug}: ${description}\n`)
+      if (!isProblemSlug(slug)) throw problems.routeNotFound('GET', `/problems/${slug}`)
+      return reply.type('text/plain; charset=utf-8').send(problemTypeText(slug))
     })
   })
 

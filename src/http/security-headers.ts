@@ -32,6 +32,15 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'x-permitted-cross-domain-policies': 'none',
 }
 
+/** Every security header of an answer, the Content-Security-Policy included (all but /docs). */
+export const ALL_SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  ...SECURITY_HEADERS,
+  'content-security-policy': CONTENT_SECURITY_POLICY,
+}
+
+/** The same, as the flat name/value list `writeHead` takes (the answers written on node:http itself). */
+export const SECURITY_FIELDS: readonly string[] = Object.entries(ALL_SECURITY_HEADERS).flat()
+
 /** The CSP of the /docs page: Swagger UI sets some inline styles, and fetches /openapi.json. */
 export const DOCS_CONTENT_SECURITY_POLICY = [
   ...SAME_ORIGIN_DIRECTIVES,
