@@ -5,24 +5,22 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { evaluatePreconditions, formatEntityTag } from '../core/index.js'
 import type { ChangesPage, CollectionValidator, PersonStore } from '../store/person-store.js'
 import type { ChangeHub } from './change-hub.js'
-import type { ServiceMetrics } from './metrics.js'
-import { conditionalHeaders } from './persons-routes.js'
-import { Problem, problems } from './problems.js'
-import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
-import {
-  CACHE_CONTROL, FEED_VARY, JSON_TYPE, changeJson, changesRepresentation, currentValidators, validatorHeaders,
-} from './representation.js'
 import {
   NO_TOMBSTONES, START_TOKEN, changeVersion, changesEtag, isCaughtUp, newestRevisionNamed, nextPosition,
   parseChangesToken, positionAfter, type FeedPosition,
 } from './changes-position.js'
-import { setRepresentationHeaders } from './reply-headers.js'
-import { codedEtag, negotiateCoding, type CodedRepresentations } from './content-coding.js'
+import { decideRead } from './conditional-read.js'
+import type { CodedRepresentations } from './content-coding.js'
+import type { ServiceMetrics } from './metrics.js'
+import { preconditionProblem, Problem, problems } from './problems.js'
+import { sendNotModified, sendRepresentation } from './replies.js'
+import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
+import { CACHE_CONTROL, FEED_VARY, changeJson, changesRepresentation } from './representation.js'
+import { COLLECTION_ROUTE } from './routes.js'
 import { QUERY_RULES } from './route-schemas.js'
-import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from './security-headers.js'
+import { ALL_SECURITY_HEADERS } from './security-headers.js'
 
 /** API.md: a comment line at least every 15 seconds keeps an idle stream (and the proxies on its way) open. */
 export const DEFAULT_HEARTBEAT_MS = 10_000
@@ -142,22 +140,15 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
       if (gone !== undefined) throw gone
     }
     // the 304 is decided from the revision alone, never from a person
-    const etag = changesEtag(epoch, collection.revision, position, query.limit)
-    const coding = negotiateCoding(request.headers['accept-encoding'])
-    const decision = evaluatePreconditions({
-      method: request.method, headers: conditionalHeaders(request), current: currentValidators(etag, collection.changedAt),
-    })
-    if (decision.outcome === 'not-modified') {
-      // the tag of the coding this request would get
-      return setRepresentationHeaders(reply.code(304), { ...validatorHeaders(codedEtag(etag, coding), collection.changedAt), vary: FEED_VARY }).send()
-    }
-    if (decision.outcome === 'precondition-failed') {
-      throw decision.failed.field === 'if-none-match' ? problems.noneMatchFailed() : problems.staleIfMatch()
-    }
-    const identity = await readAnswer(formatEntityTag(etag), position, query.limit)
-    const representation = coding === undefined ? identity : await coded.code(identity, coding)
+    const target = { etag: changesEtag(epoch, collection.revision, position, query.limit), lastModified: collection.changedAt, coded: true }
+    const decision = decideRead(target, request.method, request.headers)
+    if (decision.outcome === 'not-modified') return sendNotModified(reply, decision.etag, decision.lastModified, FEED_VARY)
+    if (decision.outcome === 'precondition-failed') throw preconditionProblem(decision.decision, request.method, '', false)!
+    const cached = cache.get(decision.etag)
+    const identity = cached === undefined ? await readAnswer(decision.identityEtag, position, query.limit) : undefined
+    const representation = cached ?? (decision.coding === undefined ? identity! : await coded.code(identity!, decision.coding))
     if (request.method === 'GET') metrics.changes.servedInAnswers += representation.items ?? 0
-    return setRepresentationHeaders(reply, representation.headers).type(JSON_TYPE).send(representation.body)
+    return sendRepresentation(reply, representation)
   }
 
   async function answerStream(request: FastifyRequest, reply: FastifyReply, start: FeedPosition): Promise<FastifyReply> {
@@ -172,8 +163,7 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
     const response = reply.raw
     response.writeHead(200, {
       ...pluginHeaders,
-      ...SECURITY_HEADERS,
-      'content-security-policy': CONTENT_SECURITY_POLICY,
+      ...ALL_SECURITY_HEADERS,
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': CACHE_CONTROL,
       // streams are sent uncompressed (an event must reach the client when it is written), but the
@@ -182,7 +172,7 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
       // nginx would otherwise hold the events back in its buffer
       'x-accel-buffering': 'no',
     })
-    metrics.countResponse('/persons', request.method, 200, false, undefined)
+    metrics.countResponse(COLLECTION_ROUTE, request.method, 200, false, undefined)
     if (request.method === 'HEAD') {
       response.end()
       return reply

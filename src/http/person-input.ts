@@ -98,3 +98,44 @@ export function checkBodyIdMatches(body: Record<string, unknown>, id: string): P
   if (value !== id) return problems.invalidField('person_id', `must match the ID in the URL (${id}); an ID cannot be changed`)
   return undefined
 }
+
+/**
+ * Reads a PUT body: a JSON object with a valid `person_name` and, if any, the URL's `person_id`.
+ * A PUT that creates (If-None-Match: *) must also name a valid person.
+ */
+export function readReplacement(raw: string | undefined, id: string): string | Problem {
+  const body = parseJsonObject(raw)
+  if (body instanceof Problem) return body
+  const idProblem = checkBodyIdMatches(body, id)
+  if (idProblem !== undefined) return idProblem
+  if (!isValidPersonId(id)) return problems.invalidField('person_id', PERSON_ID_RULE)
+  return checkPersonName(member(body, 'person_name'))
+}
+
+/** RFC 7396's media type. */
+export const MERGE_PATCH = 'application/merge-patch+json'
+
+/** What a merge patch of a person changes: only `person_name` can. */
+export interface MergePatch {
+  readonly name?: string
+}
+
+/**
+ * Reads an RFC 7396 merge patch for a person from its media type and raw body. API.md parses
+ * bodies as JSON whatever their Content-Type says (curl --data sends a form type, fetch sends
+ * text/plain for a string), so it is read as a merge patch unless its type names another patch
+ * format, such as application/json-patch+json (RFC 6902), which means something else: RFC 5789
+ * §2.2 answers that with 415.
+ */
+export function readMergePatch(mediaType: string | undefined, raw: string | undefined, id: string): MergePatch | Problem {
+  if (mediaType !== undefined && mediaType !== MERGE_PATCH && mediaType.includes('patch')) return problems.unsupportedPatchType(mediaType)
+  const body = parseJsonObject(raw)
+  if (body instanceof Problem) return body
+  const idProblem = checkBodyIdMatches(body, id)
+  if (idProblem !== undefined) return idProblem
+  if (!Object.hasOwn(body, 'person_name')) return {}
+  // RFC 7396: null removes a member, but person_name is mandatory
+  if (body.person_name === null) return problems.invalidField('person_name', 'is mandatory and cannot be removed (null)')
+  const name = checkPersonName(body.person_name)
+  return name instanceof Problem ? name : { name }
+}

@@ -3,6 +3,8 @@
  * chosen once, here; `message` carries the seed's wording where the seed had one.
  */
 
+import type { PreconditionDecision } from '../core/index.js'
+
 /** A client-visible problem: the body of an `application/problem+json` response. */
 export class Problem extends Error {
   override readonly name = 'Problem'
@@ -174,4 +176,17 @@ export function problemTypesTable(): string {
 /** What `/problems/{slug}` answers: the meaning in plain text. */
 export function problemTypeText(slug: ProblemSlug): string {
   return `${slug}: ${PROBLEM_TYPES[slug].meaning.replaceAll('`', '')}\n`
+}
+
+/**
+ * The problem of a 412 or 428 decision (undefined for proceed and not-modified): which field
+ * failed, and for If-Match whether a weak tag is why. `createOnly` is a PUT with If-None-Match: *.
+ */
+export function preconditionProblem(decision: PreconditionDecision, method: string, id: string, createOnly: boolean): Problem | undefined {
+  if (decision.outcome === 'precondition-required') return problems.preconditionRequired(method)
+  if (decision.outcome !== 'precondition-failed') return undefined
+  const { failed } = decision
+  if (failed.field === 'if-match') return failed.becauseWeak ? problems.weakIfMatch() : problems.staleIfMatch()
+  if (failed.field === 'if-unmodified-since') return problems.modifiedSince()
+  return createOnly ? problems.personAlreadyExistsForCreate(id) : problems.noneMatchFailed()
 }

@@ -2,23 +2,55 @@
  * The hot read path. A GET or HEAD of a person or of a page whose answer is a `304`, or a `200`
  * whose bytes are already cached under the current ETag, is answered on the raw node:http request,
  * before Fastify routes it: that is most of what a busy ETag service answers, and most of its cost
- * was the framework's. It decides exactly as persons-routes.ts does (the same synchronous
- * validator read, the same evaluatePreconditions, the same headers and bytes) and declines
- * everything else, which Fastify then answers as usual: a 404, a 412, a cache miss, a URL it
- * would have to decode, a request with a body or an X-Request-Id, and any request while the
- * server shuts down. The tests compare its answers with the framework's, header by header.
+ * was the framework's. What the answer is comes from the same decision the routes make
+ * (conditional-read.ts: the same validator read, decideRead, the same fields and bytes); this file
+ * decides only *where* it is written. It declines everything else, which Fastify then answers as
+ * usual: a 404, a 412, a cache miss, a URL it would have to decode, a request with a body or an
+ * X-Request-Id, and any request while the server shuts down. The tests compare its answers with the
+ * framework's, header by header.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { evaluatePreconditions, formatEntityTag, type EntityTag } from '../core/index.js'
+import { isSafeMethod } from '../core/index.js'
 import type { ImmediateReads } from '../store/person-store.js'
+import type { AppOptions } from './app.js'
+import { decideRead, pageTarget, personTarget, type ReadTarget } from './conditional-read.js'
 import type { ServiceMetrics } from './metrics.js'
-import { conditionalHeaders } from './persons-routes.js'
-import { PERSON_ID_PATTERN } from './person-input.js'
+import { isValidPersonId } from './person-input.js'
 import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
-import { CACHE_CONTROL, JSON_TYPE, currentValidators, lastModifiedField, pageEtag, personEtag } from './representation.js'
-import { codedEtag, negotiateCoding, VARY_ACCEPT_ENCODING } from './content-coding.js'
+import { JSON_TYPE, validatorFields } from './representation.js'
+import { COLLECTION_ROUTE, PERSON_PATH_PREFIX, PERSON_ROUTE } from './routes.js'
 import { DEFAULT_PAGE_LIMIT, PAGE_LIMIT_PATTERN } from './route-schemas.js'
-import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from './security-headers.js'
+import { SECURITY_FIELDS } from './security-headers.js'
+
+/**
+ * Whether each app option leaves the fast path on. The fast path may answer only what the
+ * framework would answer with exactly the same bytes: an option that makes the framework add to
+ * a read (a request log line, a token check on reads, CORS fields) turns it off. Every option is
+ * here, so a new one does not compile until someone has said which it is.
+ */
+export const FAST_PATH_ALLOWED: { readonly [K in keyof Required<AppOptions>]: (options: AppOptions) => boolean } = {
+  // the validator reads must be immediate (SQLite; PostgreSQL's need a round trip)
+  store: (options) => options.store.immediate !== undefined,
+  readFastPath: (options) => options.readFastPath !== false,
+  // one log line per request is written by the framework's hooks
+  logRequests: (options) => options.logRequests !== true,
+  // a token on reads is checked by the framework's hooks
+  protectReads: (options) => !(options.apiToken !== undefined && options.protectReads === true),
+  // CORS adds Vary: Origin and its fields to every answer
+  corsOrigins: (options) => options.corsOrigins === undefined,
+  // these change no read's answer
+  apiToken: () => true,
+  cacheBytes: () => true,
+  logger: () => true,
+  processMetrics: () => true,
+  tombstoneRetentionMs: () => true,
+  changesHeartbeatMs: () => true,
+}
+
+/** True when `options` let the fast path answer reads (every entry of FAST_PATH_ALLOWED agrees). */
+export function fastPathAllowed(options: AppOptions): boolean {
+  return Object.values(FAST_PATH_ALLOWED).every((allowed) => allowed(options))
+}
 
 export interface ReadFastPathOptions {
   readonly reads: ImmediateReads
@@ -32,50 +64,35 @@ export interface ReadFastPathOptions {
 /** Answers `request` and returns true, or returns false having written nothing. */
 export type ReadFastPath = (request: IncomingMessage, response: ServerResponse) => boolean
 
-// the route patterns, as metrics label them on either path
-const PERSON_ROUTE = '/persons/:id'
-const COLLECTION_ROUTE = '/persons'
-
-const PERSON_PREFIX = '/persons/'
-const PERSON_ID = new RegExp(PERSON_ID_PATTERN)
 const PAGE_LIMIT = new RegExp(PAGE_LIMIT_PATTERN)
 // the two query forms the service itself writes (the Link to the next page) and clients send;
-// any other (repeated, escaped or unknown parameters, an empty query) goes to Fastify's parser
+// any other (repeated, escaped or unknown parameters, an empty query, the changes feed's since=)
+// goes to Fastify's parser
 const PAGE_QUERY = /^\?limit=([0-9]{1,4})(?:&after=([A-Za-z0-9._~-]{1,64}))?$/
 
-// every answer carries these, as the app's onSend hook adds them on the framework's path
-const SECURITY_FIELDS: readonly string[] = Object.entries({ ...SECURITY_HEADERS, 'content-security-policy': CONTENT_SECURITY_POLICY }).flat()
-
-// a 304's fields, as validatorHeaders() gives them: the ETag and Last-Modified are written into
-// slots 1 and 3 for each answer (writeHead reads the list before it returns, and keeps nothing)
-const NOT_MODIFIED_FIELDS: string[] = [
-  'etag', '', 'last-modified', '', 'cache-control', CACHE_CONTROL, 'vary', VARY_ACCEPT_ENCODING, ...SECURITY_FIELDS,
-]
+// a 304's fields, as validatorFields() gives them, then the security fields: the ETag and
+// Last-Modified are written into their slots for each answer (writeHead reads the list before it
+// returns, and keeps nothing)
+const NOT_MODIFIED_FIELDS: string[] = [...Object.entries(validatorFields('', '')).flat(), ...SECURITY_FIELDS]
+const ETAG_SLOT = NOT_MODIFIED_FIELDS.indexOf('etag') + 1
+const LAST_MODIFIED_SLOT = NOT_MODIFIED_FIELDS.indexOf('last-modified') + 1
 
 // a cached 200's fields, made once per cached representation (a representation's fields never change)
 const OK_FIELDS = new WeakMap<CachedRepresentation, string[]>()
-
-interface Target {
-  readonly route: string
-  readonly etag: EntityTag
-  readonly lastModified: number
-  /** Pages are sent in a content coding when the client accepts one; persons never are. */
-  readonly coded: boolean
-}
 
 /** Builds the fast path for a store whose validator reads are immediate. */
 export function readFastPath(options: ReadFastPathOptions): ReadFastPath {
   const { reads, epoch, cache, metrics } = options
 
-  // the resource a URL names and its current validator; undefined to decline
-  function target(url: string): Target | undefined {
-    if (url.startsWith(PERSON_PREFIX)) {
-      const id = url.slice(PERSON_PREFIX.length)
-      if (!PERSON_ID.test(id)) return undefined
+  // the route a URL names and its target; undefined to decline
+  function target(url: string): { route: string; target: ReadTarget } | undefined {
+    if (url.startsWith(PERSON_PATH_PREFIX)) {
+      const id = url.slice(PERSON_PATH_PREFIX.length)
+      if (!isValidPersonId(id)) return undefined
       const current = reads.readValidator(id)
       // an absent person is a 404 problem: the framework's to answer
       if (current === undefined) return undefined
-      return { route: PERSON_ROUTE, etag: personEtag(epoch, current.version), lastModified: current.changedAt, coded: false }
+      return { route: PERSON_ROUTE, target: personTarget(epoch, current) }
     }
     let limit = DEFAULT_PAGE_LIMIT
     let after: string | undefined
@@ -86,17 +103,16 @@ export function readFastPath(options: ReadFastPathOptions): ReadFastPath {
       limit = Number(query[1])
       after = query[2]
     }
-    const collection = reads.readCollectionValidator()
-    return { route: COLLECTION_ROUTE, etag: pageEtag(epoch, collection.revision, limit, after), lastModified: collection.changedAt, coded: true }
+    return { route: COLLECTION_ROUTE, target: pageTarget(epoch, reads.readCollectionValidator(), limit, after) }
   }
 
   return function answer(request: IncomingMessage, response: ServerResponse): boolean {
     const { method, headers } = request
-    if ((method !== 'GET' && method !== 'HEAD') || options.closing()) return false
+    if (method === undefined || !isSafeMethod(method) || options.closing()) return false
     // a body (which Fastify would read), or an id to echo and log under: the framework's path
     if (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined) return false
     if (headers['x-request-id'] !== undefined) return false
-    let found: Target | undefined
+    let found: ReturnType<typeof target>
     try {
       found = target(request.url!)
     } catch {
@@ -104,42 +120,30 @@ export function readFastPath(options: ReadFastPathOptions): ReadFastPath {
       return false
     }
     if (found === undefined) return false
-    const decision = evaluatePreconditions({
-      method, headers: conditionalHeaders(request), current: currentValidators(found.etag, found.lastModified),
-    })
-    // the tag of the coding this request gets, for its 304 and to find its bytes
-    const sent = found.coded ? codedEtag(found.etag, negotiateCoding(headers['accept-encoding'])) : found.etag
+    const decision = decideRead(found.target, method, headers)
     const conditional = headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined
     if (decision.outcome === 'not-modified') {
-      const etag = formatEntityTag(sent)
-      // RFC 9110 §15.4.5: the validators and Cache-Control, no content and no Content-Type
-      NOT_MODIFIED_FIELDS[1] = etag
-      NOT_MODIFIED_FIELDS[3] = lastModifiedField(found.lastModified)
+      NOT_MODIFIED_FIELDS[ETAG_SLOT] = decision.etag
+      NOT_MODIFIED_FIELDS[LAST_MODIFIED_SLOT] = decision.lastModified
       response.writeHead(304, NOT_MODIFIED_FIELDS)
       response.end()
-      metrics.countResponse(found.route, method, 304, conditional, etag)
+      metrics.countResponse(found.route, method, 304, conditional, decision.etag)
       return true
     }
     // a 412 is a problem the framework writes
-    if (decision.outcome !== 'proceed') return false
-    // not yet compressed in this coding: the framework's path compresses it (once) and caches it
-    const cached: CachedRepresentation | undefined = cache.get(formatEntityTag(sent))
+    if (decision.outcome !== 'send') return false
+    // not cached yet (or not yet compressed in this coding): the framework's path reads and caches it
+    const cached = cache.get(decision.etag)
     if (cached === undefined) return false
     let okFields = OK_FIELDS.get(cached)
     if (okFields === undefined) {
-      okFields = [...fields(cached.headers), 'content-type', JSON_TYPE, ...SECURITY_FIELDS, 'content-length', String(cached.body.length)]
+      okFields = [...Object.entries(cached.headers).flat(), 'content-type', JSON_TYPE, ...SECURITY_FIELDS, 'content-length', String(cached.body.length)]
       OK_FIELDS.set(cached, okFields)
     }
     response.writeHead(200, okFields)
     // Node sends no content in an answer to HEAD, and keeps the Content-Length of the 200
     response.end(method === 'HEAD' ? undefined : cached.body)
-    metrics.countResponse(found.route, method, 200, conditional, cached.headers.etag)
+    metrics.countResponse(found.route, method, 200, conditional, decision.etag)
     return true
   }
-}
-
-function fields(headers: Readonly<Record<string, string>>): string[] {
-  const list: string[] = []
-  for (const name in headers) list.push(name, headers[name]!)
-  return list
 }

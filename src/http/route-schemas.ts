@@ -4,7 +4,7 @@
  * Request bodies are read as raw text (API.md's answer order puts 404 before 400), so their
  * schemas are documentation only: they state the rules person-input.ts checks, from its constants.
  */
-import type { FastifyError, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyRequest, FastifySchema } from 'fastify'
 import { MAX_NAME_CODE_POINTS, PERSON_ID_PATTERN, PERSON_ID_RULE } from './person-input.js'
 import { BODY_LIMIT_BYTES, Problem, problems } from './problems.js'
 
@@ -283,6 +283,16 @@ export const PERSON_SCHEMAS = {
     },
   },
 } as const
+
+/**
+ * Route options from a route's schema. Fastify validates params, querystring and headers; the body
+ * schema only documents (bodies are raw text, judged by the route after its 404: API.md's order),
+ * so it travels in `config.openapiBody`, which openapi.ts puts into the document.
+ */
+export function routeOptions(documented: object): { schema: FastifySchema; config: { openapiBody: unknown } } {
+  const { body, ...schema } = documented as { body?: unknown }
+  return { schema, config: { openapiBody: body } }
+}
 
 /** The schema of a plain-text or JSON operations route (health, metrics, documentation). */
 export function operationsSchema(operationId: string, summary: string, response: Record<number, object>): object {

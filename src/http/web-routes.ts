@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { evaluatePreconditions, type CurrentValidators } from '../core/index.js'
-import { conditionalHeaders } from './persons-routes.js'
+import { conditionalHeaders } from './conditional-read.js'
 import { problems } from './problems.js'
 import { validatorHeaders } from './representation.js'
 

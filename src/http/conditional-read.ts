@@ -1,0 +1,84 @@
+/**
+ * The one decision of a conditional GET or HEAD (RFC 9110 §13.2.2), for a person, a page of the
+ * collection or a feed answer: from the target's validator and the request's header fields, a
+ * `304` with its fields, a `412`, or a `200` and the cache key of its bytes. Both the Fastify
+ * routes and the read fast path (read-fast-path.ts) call it; they differ only in where the answer
+ * is written, never in what it is.
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+import {
+  evaluatePreconditions, formatEntityTag, type ConditionalHeaders, type EntityTag, type PreconditionDecision,
+} from '../core/index.js'
+import type { CollectionValidator, PersonValidator } from '../store/person-store.js'
+import { codedEtag, negotiateCoding, type ContentCoding } from './content-coding.js'
+import { currentValidators, lastModifiedField, pageEtag, personEtag } from './representation.js'
+
+/** What a conditional read is about: the current validator of one representation. */
+export interface ReadTarget {
+  /** The identity ETag of the current version. */
+  readonly etag: EntityTag
+  readonly lastModified: number
+  /** Whether the representation is sent in a content coding the client accepts (pages, feed answers). */
+  readonly coded: boolean
+}
+
+/** A person's target: persons are sent as they are (content-coding.ts says why). */
+export function personTarget(epoch: string, current: PersonValidator): ReadTarget {
+  return { etag: personEtag(epoch, current.version), lastModified: current.changedAt, coded: false }
+}
+
+/** A page's target: the store-wide revision names every write before it. */
+export function pageTarget(epoch: string, collection: CollectionValidator, limit: number, after: string | undefined): ReadTarget {
+  return { etag: pageEtag(epoch, collection.revision, limit, after), lastModified: collection.changedAt, coded: true }
+}
+
+/** The decision: what to answer, and what the answer's fields are. */
+export type ReadDecision =
+  | {
+    readonly outcome: 'not-modified'
+    /** The ETag field of the 304: the tag of the coding this request would get. */
+    readonly etag: string
+    readonly lastModified: string
+  }
+  | {
+    readonly outcome: 'send'
+    /** The key of the bytes to send in the representation cache: the tag of their coding. */
+    readonly etag: string
+    /** The key of the identity bytes, to compress from when the coded ones are not cached yet. */
+    readonly identityEtag: string
+    readonly coding: ContentCoding | undefined
+  }
+  | { readonly outcome: 'precondition-failed'; readonly decision: PreconditionDecision & { outcome: 'precondition-failed' } }
+
+/**
+ * The conditional request header fields of a request, Fastify's or node:http's, for
+ * `evaluatePreconditions`.
+ */
+export function conditionalHeaders(request: { readonly headers: IncomingHttpHeaders }): ConditionalHeaders {
+  const h = request.headers
+  return {
+    ifMatch: h['if-match'],
+    ifNoneMatch: h['if-none-match'],
+    ifModifiedSince: h['if-modified-since'],
+    ifUnmodifiedSince: h['if-unmodified-since'],
+  }
+}
+
+/**
+ * Decides a GET or HEAD of `target` from its validator alone: RFC 9110 §13.2.2 order, a tag of
+ * any coding of the current version matching as the identity tag does, and a 304 carrying the
+ * tag of the coding this request would get (API.md: compression).
+ */
+export function decideRead(target: ReadTarget, method: string, headers: IncomingHttpHeaders): ReadDecision {
+  const decision = evaluatePreconditions({
+    method, headers: conditionalHeaders({ headers }), current: currentValidators(target.etag, target.lastModified),
+  })
+  if (decision.outcome === 'precondition-failed') return { outcome: 'precondition-failed', decision }
+  const coding = target.coded ? negotiateCoding(headers['accept-encoding']) : undefined
+  const etag = formatEntityTag(codedEtag(target.etag, coding))
+  if (decision.outcome === 'not-modified') {
+    return { outcome: 'not-modified', etag, lastModified: lastModifiedField(target.lastModified) }
+  }
+  // 'precondition-required' is for writes only: a read without preconditions proceeds
+  return { outcome: 'send', etag, identityEtag: coding === undefined ? etag : formatEntityTag(target.etag), coding }
+}
