@@ -153,8 +153,13 @@ for (const driver of TEST_DRIVERS) {
           assertStrong(etag)
           assert.notEqual(etag, field(identity, 'etag'))
           assert.equal(etag, codedTag(field(identity, 'etag'), coding))
-          // the other validators are those of the one version, in any coding
-          assert.equal(field(coded, 'last-modified'), field(identity, 'last-modified'))
+          // besides the tag, the coding and the length, a coded answer says what the identity one says:
+          // the same Last-Modified, Cache-Control, Vary, Link, content type and security fields
+          const except = (headers: Record<string, string>): Record<string, string> => {
+            const { etag: _etag, 'content-encoding': _coding, 'content-length': _length, ...rest } = headers
+            return rest
+          }
+          assert.deepEqual(except(withoutDate(coded.headers)), except(withoutDate(identity.headers)))
           assert.equal(field(coded, 'cache-control'), 'no-cache')
         })
 
@@ -273,6 +278,26 @@ for (const driver of TEST_DRIVERS) {
           const response = await get(base, '/persons/p001', { 'accept-encoding': value })
           assert.deepEqual(decodedOk(response, undefined), plainBody)
           assert.equal(field(response, 'etag'), field(plain, 'etag'))
+        }
+      })
+
+      it('answers HEAD with the fields of GET and no body, whatever Accept-Encoding allows', async () => {
+        for (const coding of [undefined, ...CODINGS]) {
+          const got = await get(base, '/persons/p003', accepting(coding))
+          const head = await request(base, 'HEAD', '/persons/p003', accepting(coding))
+          assert.equal(head.status, 200)
+          assert.equal(head.body.length, 0)
+          assert.deepEqual(withoutDate(head.headers), withoutDate(got.headers))
+        }
+      })
+
+      it('answers 200 to If-None-Match naming a stale version in any coding', async () => {
+        const stale = await identityTag(base, '/persons/p004')
+        const current = await rename(base, 'p004', 'Newer than the tags the client holds')
+        for (const named of [stale, codedTag(stale, 'gzip'), `W/${codedTag(stale, 'br')}`]) {
+          const response = await get(base, '/persons/p004', { 'accept-encoding': 'gzip', 'if-none-match': named })
+          decodedOk(response, undefined)
+          assert.equal(field(response, 'etag'), current)
         }
       })
 
@@ -472,6 +497,16 @@ for (const driver of TEST_DRIVERS) {
         }
       })
 
+      it('answers 200 to If-None-Match naming an answer a write has replaced, in any coding', async () => {
+        const stale = await identityTag(base, FEED)
+        await rename(base, 'p021', 'Replaces the feed answer')
+        for (const coding of CODINGS) {
+          const response = await get(base, FEED, { ...accepting(coding), 'if-none-match': `${codedTag(stale, 'gzip')}, ${codedTag(stale, 'br')}` })
+          decodedOk(response, coding)
+          assert.notEqual(field(response, 'etag'), codedTag(stale, coding))
+        }
+      })
+
       it('answers 412 saying a weak tag is why to If-Match naming the answer in a weak coded tag', async () => {
         const etag = await identityTag(base, FEED)
         const response = await get(base, FEED, { 'accept-encoding': 'gzip', 'if-match': `W/${codedTag(etag, 'gzip')}` })
@@ -513,6 +548,9 @@ for (const driver of TEST_DRIVERS) {
         assert.equal(head.status, 200)
         assert.match(String(head.headers['content-type']), /^text\/event-stream/)
         assert.equal(head.headers['content-encoding'], undefined)
+        // the same URL answers JSON in a coding: a cache must tell the two apart
+        const vary = String(head.headers.vary).split(',').map((name) => name.trim().toLowerCase())
+        assert.ok(vary.includes('accept') && vary.includes('accept-encoding'), `Vary: ${String(head.headers.vary)}`)
         assert.match(head.firstChunk.toString('utf8'), /^(retry:|:|event:|id:|data:)/m)
       })
     })
