@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppOptions } from '../../src/http/app.js'
+import { FAST_PATH_ALLOWED, fastPathAllowed } from '../../src/http/read-fast-path.js'
 import type { PersonStore, StoredPerson } from '../../src/store/person-store.js'
 import { sample } from '../helpers/prometheus.js'
 import { rawRequest, withoutDate, type RawResponse } from '../helpers/raw-request.js'
@@ -895,3 +896,39 @@ class KeepAliveConnection {
     this.socket.destroy()
   }
 }
+
+describe('which app options leave the read fast path on', () => {
+  // a store whose validator reads are immediate, as far as the classification looks
+  const immediate = { immediate: {} } as unknown as PersonStore
+  const neutral: Omit<AppOptions, 'store'> = {
+    apiToken: 'token', cacheBytes: 1024, logger: false, processMetrics: true, tombstoneRetentionMs: 1000, changesHeartbeatMs: 500,
+  }
+
+  it('classifies every option (the mapped type makes a new option fail to compile until it is)', () => {
+    assert.deepEqual(Object.keys(FAST_PATH_ALLOWED).sort(), [
+      'apiToken', 'cacheBytes', 'changesHeartbeatMs', 'corsOrigins', 'logRequests', 'logger', 'processMetrics',
+      'protectReads', 'readFastPath', 'store', 'tombstoneRetentionMs',
+    ])
+  })
+
+  it('stays on for options that change no read', () => {
+    assert.equal(fastPathAllowed({ store: immediate }), true)
+    assert.equal(fastPathAllowed({ store: immediate, ...neutral }), true)
+    assert.equal(fastPathAllowed({ store: immediate, apiToken: 'token', protectReads: false }), true)
+  })
+
+  for (const [what, options] of [
+    ['readFastPath: false', { readFastPath: false }],
+    ['logRequests', { logRequests: true }],
+    ['a token on reads', { apiToken: 'token', protectReads: true }],
+    ['CORS', { corsOrigins: ['https://a.example'] }],
+  ] as const) {
+    it(`goes off with ${what}`, () => {
+      assert.equal(fastPathAllowed({ store: immediate, ...neutral, ...options }), false)
+    })
+  }
+
+  it('goes off for a store whose validator reads wait on I/O (PostgreSQL)', () => {
+    assert.equal(fastPathAllowed({ store: {} as unknown as PersonStore }), false)
+  })
+})
