@@ -122,7 +122,9 @@ const MERGE_PATCH_BODY = {
 const etagHeader = { type: 'string', description: 'The strong entity tag of the representation (RFC 9110 §8.8.3); never reused for another one.' }
 const lastModifiedHeader = { type: 'string', description: 'change_date as an HTTP-date (RFC 9110 §8.8.2).' }
 const cacheControlHeader = { type: 'string', description: 'no-cache: caches may store the response but must revalidate it.' }
-const validatorHeaders = { ETag: etagHeader, 'Last-Modified': lastModifiedHeader, 'Cache-Control': cacheControlHeader }
+const varyHeader = { type: 'string', description: 'accept-encoding (a feed answer: accept, accept-encoding): a cache keeps one copy per coding.' }
+const validatorHeaders = { ETag: etagHeader, 'Last-Modified': lastModifiedHeader, 'Cache-Control': cacheControlHeader, Vary: varyHeader }
+const contentEncodingHeader = { type: 'string', description: 'br or gzip (zstd on a Node that has it) when Accept-Encoding allows: pages and feed answers only; each coding has its own strong ETag (<identity tag>+<coding>).' }
 
 function json(description: string, schema: object, headers: object = {}) {
   return { description, headers, content: { 'application/json': { schema } } }
@@ -185,6 +187,7 @@ export const PERSON_SCHEMAS = {
       304: RESPONSES.notModified,
       404: RESPONSES.notFound,
       412: RESPONSES.preconditionFailed,
+      503: RESPONSES.unavailable,
     },
   },
   create: {
@@ -196,6 +199,7 @@ export const PERSON_SCHEMAS = {
       401: RESPONSES.unauthorized,
       409: problem('Conflict: a person with this ID already exists.'),
       413: RESPONSES.tooLarge,
+      503: RESPONSES.unavailable,
     },
   },
   replace: {
@@ -269,7 +273,7 @@ export const PERSON_SCHEMAS = {
         headers: {
           ...validatorHeaders,
           Link: { type: 'string', description: 'A page: <…>; rel="next" when there is a next page, and <…?since=…>; rel="changes", the moment it was read. A feed answer: <…>; rel="next" when limit cut it short.' },
-          Vary: { type: 'string', description: 'accept, on feed answers.' },
+          'Content-Encoding': contentEncodingHeader,
         },
         content: {
           'application/json': { schema: { oneOf: [{ type: 'array', items: PERSON_SCHEMA }, CHANGES_SCHEMA] } },
@@ -280,6 +284,7 @@ export const PERSON_SCHEMAS = {
       400: RESPONSES.badRequest,
       410: problem('Gone: the since token comes from another database, is ahead of it, or is older than the tombstones kept. Cache-Control: no-store. Start again from since=0.'),
       412: RESPONSES.preconditionFailed,
+      503: RESPONSES.unavailable,
     },
   },
 } as const
