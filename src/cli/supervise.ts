@@ -28,7 +28,7 @@ export async function supervise(config: Config): Promise<void> {
     listening++
     if (listening === config.workers) {
       const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${address.port}`
-      process.stdout.write(JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg: 'ifmatch ready', url, workers: config.workers }) + '\n')
+      process.stdout.write(`${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg: 'ifmatch ready', url, workers: config.workers })}\n`)
     }
   })
   cluster.on('exit', (worker, code, signal) => {

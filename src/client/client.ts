@@ -14,10 +14,7 @@
  * await client.get('1')                                  // a 304 on the wire, the cached value here
  * await client.update('1', (p) => ({ person_name: p.person_name + '!' }))
  */
-import {
-  ConflictError, MissingEtagError, NotFoundError, PreconditionFailedError, problemError,
-  type ProblemDetails, type Versioned,
-} from './errors.js'
+import { ConflictError, MissingEtagError, NotFoundError, PreconditionFailedError, problemError, type ProblemDetails, type Versioned } from './errors.js'
 import { fullJitter, sleep } from './backoff.js'
 import { followChanges, type ChangesBatch, type ChangesOptions } from './follow-changes.js'
 import type { NewPerson, Person, PersonFields, PersonPatch } from './person.js'
@@ -144,7 +141,7 @@ export class IfMatchClient {
 
   /** As `get`, with the ETag of the value: the one to send in `If-Match` to write over it. */
   async read(id: string): Promise<Versioned<Person>> {
-    return this.#revalidate(this.#persons, id, this.#personUrl(id), async (response) => await response.json() as Person)
+    return this.#revalidate(this.#persons, id, this.#personUrl(id), async (response) => (await response.json()) as Person)
   }
 
   /** The ETag of the person as the client last saw it, if it saw it. */
@@ -165,10 +162,12 @@ export class IfMatchClient {
     if (options.after !== undefined) first.searchParams.set('after', options.after)
     let url: string | undefined = first.href
     while (url !== undefined) {
-      const page: CachedPage = (await this.#revalidate(this.#pages, url, url, async (response) => ({
-        persons: await response.json() as Person[],
-        next: nextLink(response.headers.get('link'), response.url || url!),
-      }))).value
+      const page: CachedPage = (
+        await this.#revalidate(this.#pages, url, url, async (response) => ({
+          persons: (await response.json()) as Person[],
+          next: nextLink(response.headers.get('link'), response.url || url!),
+        }))
+      ).value
       yield* page.persons
       url = page.next
     }
@@ -279,7 +278,11 @@ export class IfMatchClient {
       }
     }
     throw new ConflictError({
-      id, intended: intended!, current: await this.read(id), attempts: retry.maxAttempts, lastProblem: lastProblem!,
+      id,
+      intended: intended!,
+      current: await this.read(id),
+      attempts: retry.maxAttempts,
+      lastProblem: lastProblem!,
     })
   }
 
@@ -288,8 +291,7 @@ export class IfMatchClient {
   }
 
   /** GET with `If-None-Match` when `cache` holds `key`; a 304 answers from the cache. */
-  async #revalidate<T>(cache: EtagCache<T>, key: string, url: URL | string,
-    parse: (response: Response) => Promise<T>): Promise<Versioned<T>> {
+  async #revalidate<T>(cache: EtagCache<T>, key: string, url: URL | string, parse: (response: Response) => Promise<T>): Promise<Versioned<T>> {
     const cached = cache.get(key)
     const response = await this.#send('GET', url, { ifNoneMatch: cached?.etag })
     if (response.status === 304) {
@@ -304,13 +306,17 @@ export class IfMatchClient {
 
   /** Keeps the person a write answered with, under the ETag it came with. */
   async #remember(id: string, response: Response): Promise<Person> {
-    const entry = { value: await response.json() as Person, etag: etagHeader(response) }
+    const entry = { value: (await response.json()) as Person, etag: etagHeader(response) }
     this.#persons.set(id, entry)
     return entry.value
   }
 
   /** One request; any status other than 2xx and 304 is thrown as its typed problem. */
-  async #send(method: string, url: URL | string, options: { body?: string; contentType?: string; ifMatch?: string | undefined; ifNoneMatch?: string | undefined }): Promise<Response> {
+  async #send(
+    method: string,
+    url: URL | string,
+    options: { body?: string; contentType?: string; ifMatch?: string | undefined; ifNoneMatch?: string | undefined },
+  ): Promise<Response> {
     const headers: Record<string, string> = { accept: `${JSON_TYPE}, application/problem+json`, ...this.#headers }
     if (options.contentType !== undefined) headers['content-type'] = options.contentType
     if (options.ifMatch !== undefined) headers['if-match'] = options.ifMatch

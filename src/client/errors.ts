@@ -105,8 +105,7 @@ export class ConflictError extends PreconditionFailedError {
   constructor(fields: { id: string; intended: Person; current: Versioned<Person>; attempts: number; lastProblem: ProblemDetails }) {
     super({
       ...fields.lastProblem,
-      detail: `update of person ${fields.id} gave up after ${fields.attempts} tries: each time someone else wrote first. ` +
-        fields.lastProblem.detail,
+      detail: `update of person ${fields.id} gave up after ${fields.attempts} tries: each time someone else wrote first. ${fields.lastProblem.detail}`,
     })
     this.id = fields.id
     this.intended = fields.intended
@@ -123,8 +122,7 @@ export class ConflictError extends PreconditionFailedError {
 export class MissingEtagError extends Error {
   override readonly name: string = 'MissingEtagError'
   constructor(readonly url: string) {
-    super(`the response from ${url || 'the service'} carried no ETag header; ` +
-      'across origins, the server must send Access-Control-Expose-Headers: ETag')
+    super(`the response from ${url || 'the service'} carried no ETag header; across origins, the server must send Access-Control-Expose-Headers: ETag`)
   }
 }
 
@@ -134,7 +132,10 @@ export class MissingEtagError extends Error {
  */
 export class FeedAnswerError extends Error {
   override readonly name: string = 'FeedAnswerError'
-  constructor(readonly url: string, reason: string) {
+  constructor(
+    readonly url: string,
+    reason: string,
+  ) {
     super(`the answer from ${url || 'the service'} is not a changes-feed answer: ${reason}`)
   }
 }
@@ -174,7 +175,7 @@ export async function problemError(response: Response): Promise<ProblemError> {
 function toProblem(body: unknown, fallback: ProblemDetails): ProblemDetails {
   if (typeof body !== 'object' || body === null) return fallback
   const b = body as Record<string, unknown>
-  const text = (key: string, otherwise: string): string => typeof b[key] === 'string' ? b[key] as string : otherwise
+  const text = (key: string, otherwise: string): string => (typeof b[key] === 'string' ? (b[key] as string) : otherwise)
   const detail = text('detail', fallback.detail)
   return {
     type: text('type', fallback.type),

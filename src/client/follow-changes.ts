@@ -85,7 +85,11 @@ const TRANSIENT = new Set([408, 425, 429, 500, 502, 503, 504])
 /** A failure worth retrying: the network, a timeout, or a transient status. */
 class TransientFailure extends Error {
   override readonly name = 'TransientFailure'
-  constructor(message: string, readonly retryAfterMs: number, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+    options?: { cause?: unknown },
+  ) {
     super(message, options)
   }
 }
@@ -178,8 +182,13 @@ interface FeedAnswer {
  * One request to the feed. Resolves with a feed answer, a `304` or a `410`; rejects with a
  * `TransientFailure` for what a later try may mend, and with the typed problem for anything else.
  */
-async function ask(fetchFn: typeof fetch, url: URL, headers: Record<string, string>, timeoutMs: number, signal: AbortSignal | undefined):
-  Promise<{ status: 200; etag: string | null; body: FeedAnswer } | { status: 304 } | { status: 410 }> {
+async function ask(
+  fetchFn: typeof fetch,
+  url: URL,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<{ status: 200; etag: string | null; body: FeedAnswer } | { status: 304 } | { status: 410 }> {
   const controller = new AbortController()
   const timer = setTimeout(() => controller.abort(), timeoutMs)
   const abort = (): void => controller.abort()

@@ -94,7 +94,9 @@ export class PersonsMirror {
    */
   onChange(listener: MirrorListener): () => void {
     this.#listeners.add(listener)
-    return () => { this.#listeners.delete(listener) }
+    return () => {
+      this.#listeners.delete(listener)
+    }
   }
 
   /** Stops following the feed (a long poll in flight is aborted); resolves once it has stopped. */
@@ -122,7 +124,9 @@ export class PersonsMirror {
         try {
           listener(batch)
         } catch (error) {
-          setTimeout(() => { throw error }, 0)
+          setTimeout(() => {
+            throw error
+          }, 0)
         }
       }
     }

@@ -21,9 +21,7 @@ const FIFTY_YEARS_MS = 50 * 365.25 * 24 * 60 * 60 * 1000
 /** Longest field value worth looking at: an IMF-fixdate is 29 characters, rfc850 at most 38. */
 const MAX_DATE_LENGTH = 64
 
-function toMillis(
-  year: number, monthName: string, day: number, hour: number, minute: number, second: number,
-): number | undefined {
+function toMillis(year: number, monthName: string, day: number, hour: number, minute: number, second: number): number | undefined {
   const month = MONTHS.indexOf(monthName)
   if (month < 0 || hour > 23 || minute > 59 || second > 60 || day < 1) return undefined
   // setUTCFullYear, unlike Date.UTC, keeps years 0–99 as they are instead of adding 1900
@@ -60,8 +58,7 @@ export function parseHttpDate(value: string, now: number = Date.now()): number |
     // whole centuries until the timestamp lies within 50 years either side of now.
     const yy = Number(m[4])
     const century = Math.floor(new Date(now).getUTCFullYear() / 100) * 100
-    const at = (year: number) =>
-      toMillis(year, m![3]!, Number(m![2]), Number(m![5]), Number(m![6]), Number(m![7]))
+    const at = (year: number) => toMillis(year, m![3]!, Number(m![2]), Number(m![5]), Number(m![6]), Number(m![7]))
     let year = century + yy
     const first = at(year)
     if (first === undefined) return undefined

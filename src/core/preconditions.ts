@@ -40,13 +40,13 @@ const PLUS = 0x2b
 /** What the precondition that failed was, so a 412 can say why. */
 export type FailedPrecondition =
   | {
-    readonly field: 'if-match'
-    /**
-     * A weak tag is why: the field names the current ETag only in its weak form (`W/"…"`, alone or
-     * among other tags), or holds weak tags only, which strong comparison never matches.
-     */
-    readonly becauseWeak: boolean
-  }
+      readonly field: 'if-match'
+      /**
+       * A weak tag is why: the field names the current ETag only in its weak form (`W/"…"`, alone or
+       * among other tags), or holds weak tags only, which strong comparison never matches.
+       */
+      readonly becauseWeak: boolean
+    }
   | { readonly field: 'if-unmodified-since' }
   | { readonly field: 'if-none-match' }
 

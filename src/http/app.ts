@@ -24,7 +24,7 @@ import { fastPathAllowed, readFastPath, type ReadFastPath } from './read-fast-pa
 import { RepresentationCache } from './representation-cache.js'
 import { lazyChildLoggerFactory } from './request-logger.js'
 import { OPERATIONS_RESPONSES, operationsSchema } from './route-schemas.js'
-import { ALL_SECURITY_HEADERS, CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from './security-headers.js'
+import { ALL_SECURITY_HEADERS, SECURITY_HEADERS } from './security-headers.js'
 import { webRoutes } from './web-routes.js'
 
 export interface AppOptions {
@@ -87,9 +87,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const feed = changesFeed({ store, cache, coded, metrics, hub, heartbeatMs: options.changesHeartbeatMs })
   // reads the framework would answer with more than a 304 or cached 200 cannot take the fast path
   // (read-fast-path.ts lists which options those are)
-  const fastPath: ReadFastPath | undefined = store.immediate === undefined || !fastPathAllowed(options)
-    ? undefined
-    : readFastPath({ reads: store.immediate, epoch: store.epoch, cache, metrics, closing: () => closing })
+  const fastPath: ReadFastPath | undefined =
+    store.immediate === undefined || !fastPathAllowed(options)
+      ? undefined
+      : readFastPath({ reads: store.immediate, epoch: store.epoch, cache, metrics, closing: () => closing })
   const app = Fastify({
     ...(typeof logger === 'object' && 'info' in logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger }),
     bodyLimit: BODY_LIMIT_BYTES,
@@ -114,9 +115,13 @@ export function buildApp(options: AppOptions): FastifyInstance {
     clientErrorHandler: answerClientError,
     // the server Fastify would make, with the fast path in front of its handler
     serverFactory: (handler) => {
-      const server = createServer(fastPath === undefined ? handler : (request, response) => {
-        if (!fastPath(request, response)) handler(request, response)
-      })
+      const server = createServer(
+        fastPath === undefined
+          ? handler
+          : (request, response) => {
+              if (!fastPath(request, response)) handler(request, response)
+            },
+      )
       trackOpenResponses(server)
       // what Fastify sets on a server it makes itself
       server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
@@ -174,16 +179,20 @@ export function buildApp(options: AppOptions): FastifyInstance {
   void app.register(async (web) => webRoutes(web))
   void app.register(async (operations) => {
     operationsRoutes(operations, store, metrics)
-    operations.get('/problems/:slug', {
-      schema: operationsSchema('problemType', 'What a problem type means (the `type` of every problem body is such a path)', {
-        200: OPERATIONS_RESPONSES.text('One sentence on the problem type.'),
-        404: OPERATIONS_RESPONSES.notFound,
-      }),
-    }, async (request: FastifyRequest<{ Params: { slug: string } }>, reply) => {
-      const { slug } = request.params
-      if (!isProblemSlug(slug)) throw problems.routeNotFound('GET', `/problems/${slug}`)
-      return reply.type('text/plain; charset=utf-8').send(problemTypeText(slug))
-    })
+    operations.get(
+      '/problems/:slug',
+      {
+        schema: operationsSchema('problemType', 'What a problem type means (the `type` of every problem body is such a path)', {
+          200: OPERATIONS_RESPONSES.text('One sentence on the problem type.'),
+          404: OPERATIONS_RESPONSES.notFound,
+        }),
+      },
+      async (request: FastifyRequest<{ Params: { slug: string } }>, reply) => {
+        const { slug } = request.params
+        if (!isProblemSlug(slug)) throw problems.routeNotFound('GET', `/problems/${slug}`)
+        return reply.type('text/plain; charset=utf-8').send(problemTypeText(slug))
+      },
+    )
   })
 
   handleErrors(app, store)

@@ -8,8 +8,16 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ChangesPage, CollectionValidator, PersonStore } from '../store/person-store.js'
 import type { ChangeHub } from './change-hub.js'
 import {
-  NO_TOMBSTONES, START_TOKEN, changeVersion, changesEtag, isCaughtUp, newestRevisionNamed, nextPosition,
-  parseChangesToken, positionAfter, type FeedPosition,
+  NO_TOMBSTONES,
+  START_TOKEN,
+  changeVersion,
+  changesEtag,
+  isCaughtUp,
+  newestRevisionNamed,
+  nextPosition,
+  parseChangesToken,
+  positionAfter,
+  type FeedPosition,
 } from './changes-position.js'
 import { decideRead } from './conditional-read.js'
 import type { CodedRepresentations } from './content-coding.js'
@@ -106,7 +114,8 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
     if (cached !== undefined) return Promise.resolve(cached)
     let pending = reading.get(etag)
     if (pending === undefined) {
-      pending = store.readChanges({ since: position.since, limit, tombstonesSince: position.tombstonesSince })
+      pending = store
+        .readChanges({ since: position.since, limit, tombstonesSince: position.tombstonesSince })
         .then((page) => {
           const gone = goneProblem(position, page.collection)
           if (gone !== undefined) throw gone
@@ -131,7 +140,7 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
       reply.raw.once('close', onClose)
       metrics.changes.waitingPolls++
       try {
-        collection = await hub.waitBeyond(position.since, query.wait * 1000, stop.signal) ?? await store.readCollectionValidator()
+        collection = (await hub.waitBeyond(position.since, query.wait * 1000, stop.signal)) ?? (await store.readCollectionValidator())
       } finally {
         metrics.changes.waitingPolls--
         reply.raw.off('close', onClose)
@@ -195,10 +204,12 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
   async function stream(response: FastifyReply['raw'], start: FeedPosition, signal: AbortSignal): Promise<void> {
     let position = start
     // sent at once, so that the client sees the stream open before the first change
-    if (!await write(response, `retry: 1000\n: changes after ${start.token}\n\n`, signal)) return
+    if (!(await write(response, `retry: 1000\n: changes after ${start.token}\n\n`, signal))) return
     while (!signal.aborted && !hub.closed) {
       const page: ChangesPage = await store.readChanges({
-        since: position.since, limit: STREAM_BATCH, tombstonesSince: position.tombstonesSince,
+        since: position.since,
+        limit: STREAM_BATCH,
+        tombstonesSince: position.tombstonesSince,
       })
       if (goneProblem(position, page.collection) !== undefined) {
         // the horizon passed this stream while it waited: the client must start again
@@ -211,14 +222,14 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
         events += `event: change\nid: ${id}\ndata: ${JSON.stringify(changeJson(epoch, change))}\n\n`
       }
       if (events !== '') {
-        if (!await write(response, events, signal)) return
+        if (!(await write(response, events, signal))) return
         metrics.changes.servedInStreams += page.changes.length
       }
       position = nextPosition(epoch, page, position)
       if (page.hasMore) continue
       const woken = await hub.waitBeyond(position.since, heartbeatMs, signal)
       if (woken === undefined && !signal.aborted && !hub.closed) {
-        if (!await write(response, ': heartbeat\n\n', signal)) return
+        if (!(await write(response, ': heartbeat\n\n', signal))) return
       }
     }
   }
@@ -228,7 +239,7 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
       const streamed = wantsEventStream(request.headers.accept)
       // EventSource sends the id of the last event it saw when it reconnects to the same URL
       const lastEventId = streamed ? request.headers['last-event-id'] : undefined
-      const token = typeof lastEventId === 'string' && lastEventId !== '' ? lastEventId : query.since ?? START_TOKEN
+      const token = typeof lastEventId === 'string' && lastEventId !== '' ? lastEventId : (query.since ?? START_TOKEN)
       const position = readPosition(token, epoch)
       if (position instanceof Problem) throw position
       return streamed ? answerStream(request, reply, position) : answerJson(request, reply, position, query)

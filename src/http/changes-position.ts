@@ -103,8 +103,11 @@ export function isCaughtUp(position: FeedPosition): boolean {
  * never from this tag.
  */
 export function changesEtag(epoch: string, revision: number, from: FeedPosition, limit: number): EntityTag {
-  const position = from.tombstonesSince === NO_TOMBSTONES ? '-'
-    : from.tombstonesSince === from.since ? from.since.toString(36)
-      : `${from.since.toString(36)}_${from.tombstonesSince.toString(36)}`
+  const position =
+    from.tombstonesSince === NO_TOMBSTONES
+      ? '-'
+      : from.tombstonesSince === from.since
+        ? from.since.toString(36)
+        : `${from.since.toString(36)}_${from.tombstonesSince.toString(36)}`
   return { weak: false, opaque: `${epoch}.${revision.toString(36)}.f${position}.${limit}` }
 }

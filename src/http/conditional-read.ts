@@ -6,9 +6,7 @@
  * is written, never in what it is.
  */
 import type { IncomingHttpHeaders } from 'node:http'
-import {
-  evaluatePreconditions, formatEntityTag, type ConditionalHeaders, type EntityTag, type PreconditionDecision,
-} from '../core/index.js'
+import { evaluatePreconditions, formatEntityTag, type ConditionalHeaders, type EntityTag, type PreconditionDecision } from '../core/index.js'
 import type { CollectionValidator, PersonValidator } from '../store/person-store.js'
 import { codedEtag, negotiateCoding, type ContentCoding } from './content-coding.js'
 import { currentValidators, lastModifiedField, pageEtag, personEtag } from './representation.js'
@@ -35,19 +33,19 @@ export function pageTarget(epoch: string, collection: CollectionValidator, limit
 /** The decision: what to answer, and what the answer's fields are. */
 export type ReadDecision =
   | {
-    readonly outcome: 'not-modified'
-    /** The ETag field of the 304: the tag of the coding this request would get. */
-    readonly etag: string
-    readonly lastModified: string
-  }
+      readonly outcome: 'not-modified'
+      /** The ETag field of the 304: the tag of the coding this request would get. */
+      readonly etag: string
+      readonly lastModified: string
+    }
   | {
-    readonly outcome: 'send'
-    /** The key of the bytes to send in the representation cache: the tag of their coding. */
-    readonly etag: string
-    /** The key of the identity bytes, to compress from when the coded ones are not cached yet. */
-    readonly identityEtag: string
-    readonly coding: ContentCoding | undefined
-  }
+      readonly outcome: 'send'
+      /** The key of the bytes to send in the representation cache: the tag of their coding. */
+      readonly etag: string
+      /** The key of the identity bytes, to compress from when the coded ones are not cached yet. */
+      readonly identityEtag: string
+      readonly coding: ContentCoding | undefined
+    }
   | { readonly outcome: 'precondition-failed'; readonly decision: PreconditionDecision & { outcome: 'precondition-failed' } }
 
 /**
@@ -71,7 +69,9 @@ export function conditionalHeaders(request: { readonly headers: IncomingHttpHead
  */
 export function decideRead(target: ReadTarget, method: string, headers: IncomingHttpHeaders): ReadDecision {
   const decision = evaluatePreconditions({
-    method, headers: conditionalHeaders({ headers }), current: currentValidators(target.etag, target.lastModified),
+    method,
+    headers: conditionalHeaders({ headers }),
+    current: currentValidators(target.etag, target.lastModified),
   })
   if (decision.outcome === 'precondition-failed') return { outcome: 'precondition-failed', decision }
   const coding = target.coded ? negotiateCoding(headers['accept-encoding']) : undefined

@@ -24,14 +24,20 @@ type Compressor = (body: Buffer) => Promise<Buffer>
 // every process running the same Node. Brotli's quality 5 compresses a 90 KB page in about as
 // long as gzip's default level and a fifth smaller; its default (11) takes a hundred times longer.
 const COMPRESSORS: Partial<Record<ContentCoding, Compressor>> = {
-  br: ((compress) => (body: Buffer) => compress(body, {
-    params: {
-      [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
-      [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT,
-      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length,
-    },
-  }))(promisify(zlib.brotliCompress)),
-  gzip: ((compress) => (body: Buffer) => compress(body, { level: 6 }))(promisify(zlib.gzip)),
+  br: (
+    (compress) => (body: Buffer) =>
+      compress(body, {
+        params: {
+          [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
+          [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT,
+          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length,
+        },
+      })
+  )(promisify(zlib.brotliCompress)),
+  gzip: (
+    (compress) => (body: Buffer) =>
+      compress(body, { level: 6 })
+  )(promisify(zlib.gzip)),
 }
 // Node 22.15 and later have Zstandard; older ones do without it
 const zstdCompress = (zlib as unknown as { zstdCompress?: (body: Buffer, callback: (error: Error | null, result: Buffer) => void) => void }).zstdCompress
@@ -90,7 +96,10 @@ export class CodedRepresentations {
   private readonly compressing = new Map<string, Promise<CachedRepresentation>>()
 
   /** `onCompressed` is told of every body compressed (the metrics count them). */
-  constructor(private readonly cache: RepresentationCache, private readonly onCompressed: (coding: ContentCoding) => void = () => {}) {}
+  constructor(
+    private readonly cache: RepresentationCache,
+    private readonly onCompressed: (coding: ContentCoding) => void = () => {},
+  ) {}
 
   /** The representation cached under the coded tag `etag`, if any. */
   get(etag: string): CachedRepresentation | undefined {
@@ -114,11 +123,13 @@ export class CodedRepresentations {
           this.onCompressed(coding)
           return body
         })
-        .then((body) => this.cache.set(etag, {
-          body,
-          headers: { ...identity.headers, etag, 'content-encoding': coding },
-          ...(identity.items === undefined ? {} : { items: identity.items }),
-        }))
+        .then((body) =>
+          this.cache.set(etag, {
+            body,
+            headers: { ...identity.headers, etag, 'content-encoding': coding },
+            ...(identity.items === undefined ? {} : { items: identity.items }),
+          }),
+        )
         .finally(() => this.compressing.delete(etag))
       this.compressing.set(etag, pending)
     }

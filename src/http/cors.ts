@@ -34,7 +34,10 @@ export class CorsOriginsError extends Error {}
  * parseCorsOrigins('https://a.example, http://localhost:8080') // ['https://a.example', 'http://localhost:8080']
  */
 export function parseCorsOrigins(raw: string | undefined): CorsOrigins | undefined {
-  const items = (raw ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '')
+  const items = (raw ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
   if (items.length === 0) return undefined
   if (items.includes('*')) {
     if (items.length > 1) throw new CorsOriginsError('CORS_ORIGINS is either * alone or a list of origins')
@@ -57,8 +60,7 @@ export function parseCorsOrigins(raw: string | undefined): CorsOrigins | undefin
 
 /** A CORS preflight (Fetch standard §3.2.2) names its origin and the method it asks about. */
 function isPreflight(request: FastifyRequest): boolean {
-  return request.method === 'OPTIONS' && request.headers.origin !== undefined &&
-    request.headers['access-control-request-method'] !== undefined
+  return request.method === 'OPTIONS' && request.headers.origin !== undefined && request.headers['access-control-request-method'] !== undefined
 }
 
 /**

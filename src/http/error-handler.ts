@@ -29,7 +29,7 @@ export function handleErrors(app: FastifyInstance, store: PersonStore): void {
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     if (error instanceof Problem) {
       // API.md: a write to an absent person is a 404 before its body is judged (413 included)
-      if (error.status === 413) return sendProblem(reply, await absentWriteTarget(store, request) ?? error)
+      if (error.status === 413) return sendProblem(reply, (await absentWriteTarget(store, request)) ?? error)
       return sendProblem(reply, error)
     }
     if (error.validation !== undefined) {
@@ -42,7 +42,7 @@ export function handleErrors(app: FastifyInstance, store: PersonStore): void {
       return sendProblem(reply, problems.storeUnavailable())
     }
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendProblem(reply, await absentWriteTarget(store, request) ?? problems.bodyTooLarge())
+      return sendProblem(reply, (await absentWriteTarget(store, request)) ?? problems.bodyTooLarge())
     }
     const status = error.statusCode ?? 500
     if (status >= 400 && status < 500 && error.code?.startsWith('FST_')) {

@@ -71,4 +71,3 @@ export function purgeTombstonesEvery(app: FastifyInstance, store: PersonStore, r
     done()
   })
 }
-

@@ -56,8 +56,10 @@ export class ServiceMetrics {
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry })
     const metrics = this
     new Counter({
-      name: 'ifmatch_http_requests_total', help: 'HTTP requests answered, by route pattern, method and status.',
-      labelNames: ['route', 'method', 'status'], registers,
+      name: 'ifmatch_http_requests_total',
+      help: 'HTTP requests answered, by route pattern, method and status.',
+      labelNames: ['route', 'method', 'status'],
+      registers,
       collect() {
         this.reset()
         for (const [route, methods] of metrics.requestCounts) {
@@ -70,7 +72,8 @@ export class ServiceMetrics {
     new Counter({
       name: 'ifmatch_conditional_get_requests_total',
       help: 'GET and HEAD requests with If-None-Match or If-Modified-Since, by outcome: not_modified (304), full (2xx, the representation was sent), other.',
-      labelNames: ['outcome'], registers,
+      labelNames: ['outcome'],
+      registers,
       // every outcome is exported from the start, at 0, so that rate() over them works before the first conditional GET
       collect() {
         this.reset()
@@ -106,16 +109,20 @@ export class ServiceMetrics {
       },
     })
     new Gauge({
-      name: 'ifmatch_changes_waiting', help: 'Changes feed requests open now: long polls held by wait= (kind="long-poll") and event streams (kind="stream").',
-      labelNames: ['kind'], registers,
+      name: 'ifmatch_changes_waiting',
+      help: 'Changes feed requests open now: long polls held by wait= (kind="long-poll") and event streams (kind="stream").',
+      labelNames: ['kind'],
+      registers,
       collect() {
         this.set({ kind: 'long-poll' }, metrics.changes.waitingPolls)
         this.set({ kind: 'stream' }, metrics.changes.openStreams)
       },
     })
     new Counter({
-      name: 'ifmatch_changes_served_total', help: 'Changes feed items (persons and tombstones) sent, in JSON answers (kind="answer") and on event streams (kind="stream").',
-      labelNames: ['kind'], registers,
+      name: 'ifmatch_changes_served_total',
+      help: 'Changes feed items (persons and tombstones) sent, in JSON answers (kind="answer") and on event streams (kind="stream").',
+      labelNames: ['kind'],
+      registers,
       collect() {
         this.reset()
         this.inc({ kind: 'answer' }, metrics.changes.servedInAnswers)
@@ -123,24 +130,33 @@ export class ServiceMetrics {
       },
     })
     new Counter({
-      name: 'ifmatch_representations_compressed_total', help: 'Bodies compressed, by content coding: once per ETag and coding, then served from the representation cache.',
-      labelNames: ['coding'], registers,
+      name: 'ifmatch_representations_compressed_total',
+      help: 'Bodies compressed, by content coding: once per ETag and coding, then served from the representation cache.',
+      labelNames: ['coding'],
+      registers,
       collect() {
         this.reset()
         for (const [coding, count] of metrics.compressed) this.inc({ coding }, count)
       },
     })
     this.preconditionFailed = new Counter({
-      name: 'ifmatch_precondition_failed_total', help: '412 Precondition Failed answers, by route and method.',
-      labelNames: ['route', 'method'], registers,
+      name: 'ifmatch_precondition_failed_total',
+      help: '412 Precondition Failed answers, by route and method.',
+      labelNames: ['route', 'method'],
+      registers,
     })
     this.preconditionRequired = new Counter({
-      name: 'ifmatch_precondition_required_total', help: '428 Precondition Required answers, by route and method.',
-      labelNames: ['route', 'method'], registers,
+      name: 'ifmatch_precondition_required_total',
+      help: '428 Precondition Required answers, by route and method.',
+      labelNames: ['route', 'method'],
+      registers,
     })
     this.storeSeconds = new Histogram({
-      name: 'ifmatch_store_operation_duration_seconds', help: 'Time of each store call, by operation and outcome (ok, or error: it threw). The validator reads of the read fast path (304s and cached 200s answered before routing) are not timed.',
-      labelNames: ['operation', 'outcome'], buckets: STORE_BUCKETS, registers,
+      name: 'ifmatch_store_operation_duration_seconds',
+      help: 'Time of each store call, by operation and outcome (ok, or error: it threw). The validator reads of the read fast path (304s and cached 200s answered before routing) are not timed.',
+      labelNames: ['operation', 'outcome'],
+      buckets: STORE_BUCKETS,
+      registers,
     })
   }
 
@@ -162,12 +178,16 @@ export class ServiceMetrics {
 
   /** Counts one response Fastify is about to send. */
   observeResponse(request: FastifyRequest, reply: FastifyReply): void {
-    const route = request.is404 ? UNMATCHED_ROUTE : request.routeOptions.url ?? UNMATCHED_ROUTE
+    const route = request.is404 ? UNMATCHED_ROUTE : (request.routeOptions.url ?? UNMATCHED_ROUTE)
     const headers = request.headers
     const etag = reply.getHeader('etag')
-    this.countResponse(route, request.method, reply.statusCode,
+    this.countResponse(
+      route,
+      request.method,
+      reply.statusCode,
       headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined,
-      typeof etag === 'string' ? etag : undefined)
+      typeof etag === 'string' ? etag : undefined,
+    )
   }
 
   /**
@@ -176,9 +196,15 @@ export class ServiceMetrics {
    */
   countResponse(route: string, method: string, status: number, conditional: boolean, etag: string | undefined): void {
     let methods = this.requestCounts.get(route)
-    if (methods === undefined) this.requestCounts.set(route, methods = new Map())
+    if (methods === undefined) {
+      methods = new Map()
+      this.requestCounts.set(route, methods)
+    }
     let statuses = methods.get(method)
-    if (statuses === undefined) methods.set(method, statuses = new Map())
+    if (statuses === undefined) {
+      statuses = new Map()
+      methods.set(method, statuses)
+    }
     const counted = statuses.get(status)
     if (counted === undefined) statuses.set(status, { count: 1 })
     else counted.count++

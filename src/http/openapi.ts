@@ -56,13 +56,17 @@ export function registerOpenApi(app: FastifyInstance): void {
 
   void app.register(async (docs) => {
     let document: string | undefined
-    docs.get('/openapi.json', {
-      schema: operationsSchema('openapi', 'This OpenAPI 3.1 document', { 200: OPERATIONS_RESPONSES.text('The document.', 'application/json') }),
-    }, async (_request, reply) => {
-      // the routes cannot change once the server is ready: build the text once
-      document ??= JSON.stringify(app.swagger())
-      return reply.type('application/json; charset=utf-8').send(document)
-    })
+    docs.get(
+      '/openapi.json',
+      {
+        schema: operationsSchema('openapi', 'This OpenAPI 3.1 document', { 200: OPERATIONS_RESPONSES.text('The document.', 'application/json') }),
+      },
+      async (_request, reply) => {
+        // the routes cannot change once the server is ready: build the text once
+        document ??= JSON.stringify(app.swagger())
+        return reply.type('application/json; charset=utf-8').send(document)
+      },
+    )
   })
 
   void app.register(swaggerUi, {

@@ -20,37 +20,49 @@ export function operationsRoutes(app: FastifyInstance, store: PersonStore, metri
     done()
   })
 
-  app.get('/healthz', {
-    schema: operationsSchema('health', 'Liveness: the process is up and serving HTTP (it does not touch the store)', {
-      200: OPERATIONS_RESPONSES.status('The process is up.'),
-    }),
-  }, async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }))
+  app.get(
+    '/healthz',
+    {
+      schema: operationsSchema('health', 'Liveness: the process is up and serving HTTP (it does not touch the store)', {
+        200: OPERATIONS_RESPONSES.status('The process is up.'),
+      }),
+    },
+    async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }),
+  )
 
-  app.get('/readyz', {
-    schema: operationsSchema('ready', 'Readiness: the store answers a trivial query and the process is not shutting down', {
-      200: OPERATIONS_RESPONSES.status('Ready for traffic.'),
-      503: OPERATIONS_RESPONSES.unavailable,
-    }),
-  }, async (request, reply) => {
-    reply.header('cache-control', 'no-store')
-    if (closing) throw problems.notReady()
-    try {
-      await withTimeout(store.ping(), READINESS_TIMEOUT_MS)
-    } catch (error) {
-      request.log.warn({ err: error }, 'readiness check: the store does not answer')
-      throw problems.storeUnavailable()
-    }
-    return reply.send({ status: 'ready' })
-  })
+  app.get(
+    '/readyz',
+    {
+      schema: operationsSchema('ready', 'Readiness: the store answers a trivial query and the process is not shutting down', {
+        200: OPERATIONS_RESPONSES.status('Ready for traffic.'),
+        503: OPERATIONS_RESPONSES.unavailable,
+      }),
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store')
+      if (closing) throw problems.notReady()
+      try {
+        await withTimeout(store.ping(), READINESS_TIMEOUT_MS)
+      } catch (error) {
+        request.log.warn({ err: error }, 'readiness check: the store does not answer')
+        throw problems.storeUnavailable()
+      }
+      return reply.send({ status: 'ready' })
+    },
+  )
 
-  app.get('/metrics', {
-    schema: operationsSchema('metrics', 'Prometheus metrics of this process (text exposition format)', {
-      200: OPERATIONS_RESPONSES.text('The metrics.'),
-    }),
-  }, async (_request, reply) => {
-    const text = await metrics.registry.metrics()
-    return reply.header('cache-control', 'no-store').type(metrics.registry.contentType).send(text)
-  })
+  app.get(
+    '/metrics',
+    {
+      schema: operationsSchema('metrics', 'Prometheus metrics of this process (text exposition format)', {
+        200: OPERATIONS_RESPONSES.text('The metrics.'),
+      }),
+    },
+    async (_request, reply) => {
+      const text = await metrics.registry.metrics()
+      return reply.header('cache-control', 'no-store').type(metrics.registry.contentType).send(text)
+    },
+  )
 }
 
 function withTimeout<T>(pending: Promise<T>, ms: number): Promise<T> {

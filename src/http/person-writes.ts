@@ -5,9 +5,7 @@
  * write are therefore one step: of N writers holding one ETag exactly one wins, the rest get 412.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import {
-  evaluatePreconditions, isCreateOnly, parseEntityTagList, type ConditionalHeaders,
-} from '../core/index.js'
+import { evaluatePreconditions, isCreateOnly, parseEntityTagList, type ConditionalHeaders } from '../core/index.js'
 import type { DeleteResult, PersonStore, PersonValidator, StoredPerson, WriteResult } from '../store/person-store.js'
 import { conditionalHeaders } from './conditional-read.js'
 import { isValidPersonId, readMergePatch, readReplacement } from './person-input.js'
@@ -19,7 +17,9 @@ import { PERSON_SCHEMAS, routeOptions } from './route-schemas.js'
 /** How often a write re-reads and retries after losing a compare-and-set before it gives up (503). */
 const MAX_WRITE_ATTEMPTS = 50
 
-interface IdRoute { Params: { id: string } }
+interface IdRoute {
+  Params: { id: string }
+}
 
 /** One conditional write: how it reads what is stored, judges its body, and writes. */
 interface WriteSteps<Current extends PersonValidator, Input> {
@@ -58,7 +58,9 @@ export function personWriteRoutes(app: FastifyInstance, store: PersonStore, send
         input = read
       }
       const decision = evaluatePreconditions({
-        method: steps.method, headers: steps.headers, requirePrecondition: true,
+        method: steps.method,
+        headers: steps.headers,
+        requirePrecondition: true,
         current: current === undefined ? null : currentValidators(personEtag(epoch, current.version), current.changedAt),
       })
       const problem = preconditionProblem(decision, steps.method, steps.id, steps.createOnly)
@@ -92,33 +94,54 @@ export function personWriteRoutes(app: FastifyInstance, store: PersonStore, send
       // absent, or another version is stored: nothing was written; decide from the top as usual
     }
     const createOnly = isCreateOnly(headers)
-    return sendWritten(reply, id, await conditionalWrite({
-      method: 'PUT', id, headers, createOnly,
-      read: () => store.readValidator(id),
-      input: () => readReplacement(body, id),
-      write: (current, name) => current === undefined ? store.create(id, name) : store.update(id, name, current.version),
-    }))
+    return sendWritten(
+      reply,
+      id,
+      await conditionalWrite({
+        method: 'PUT',
+        id,
+        headers,
+        createOnly,
+        read: () => store.readValidator(id),
+        input: () => readReplacement(body, id),
+        write: (current, name) => (current === undefined ? store.create(id, name) : store.update(id, name, current.version)),
+      }),
+    )
   })
 
   app.patch<IdRoute>(PERSON_ROUTE, routeOptions(PERSON_SCHEMAS.patch), async (request, reply) => {
     const { id } = request.params
-    return sendWritten(reply, id, await conditionalWrite({
-      method: 'PATCH', id, headers: conditionalHeaders(request), createOnly: false,
-      read: () => store.read(id),
-      input: () => readMergePatch(mediaType(request), request.body as string | undefined, id),
-      // RFC 7396: a member absent from the patch keeps its current value
-      write: (current, patch) => store.update(id, patch.name ?? current!.name, current!.version),
-    }))
+    return sendWritten(
+      reply,
+      id,
+      await conditionalWrite({
+        method: 'PATCH',
+        id,
+        headers: conditionalHeaders(request),
+        createOnly: false,
+        read: () => store.read(id),
+        input: () => readMergePatch(mediaType(request), request.body as string | undefined, id),
+        // RFC 7396: a member absent from the patch keeps its current value
+        write: (current, patch) => store.update(id, patch.name ?? current!.name, current!.version),
+      }),
+    )
   })
 
   app.delete<IdRoute>(PERSON_ROUTE, routeOptions(PERSON_SCHEMAS.delete), async (request, reply) => {
     const { id } = request.params
-    return sendWritten(reply, id, await conditionalWrite({
-      method: 'DELETE', id, headers: conditionalHeaders(request), createOnly: false,
-      read: () => store.readValidator(id),
-      input: () => true,
-      write: (current) => store.delete(id, current!.version),
-    }))
+    return sendWritten(
+      reply,
+      id,
+      await conditionalWrite({
+        method: 'DELETE',
+        id,
+        headers: conditionalHeaders(request),
+        createOnly: false,
+        read: () => store.readValidator(id),
+        input: () => true,
+        write: (current) => store.delete(id, current!.version),
+      }),
+    )
   })
 }
 

@@ -18,8 +18,12 @@ import { pageRepresentation, personRepresentation } from './representation.js'
 import { COLLECTION_ROUTE, PERSON_ROUTE } from './routes.js'
 import { DEFAULT_PAGE_LIMIT, PERSON_SCHEMAS, QUERY_RULES, routeOptions } from './route-schemas.js'
 
-interface IdRoute { Params: { id: string } }
-interface PageRoute { Querystring: { limit?: string; after?: string; since?: string; wait?: string } }
+interface IdRoute {
+  Params: { id: string }
+}
+interface PageRoute {
+  Querystring: { limit?: string; after?: string; since?: string; wait?: string }
+}
 
 /** What the persons routes share with the rest of the app (one of each per app: per process). */
 export interface PersonsRoutesOptions {
@@ -48,57 +52,71 @@ export function personsRoutes(app: FastifyInstance, options: PersonsRoutesOption
    * The 200 of a decision to send: the bytes cached under its tag, else the identity bytes
    * (cached, or read by `read` and cached under the tag read with them) in its coding.
    */
-  async function representationFor(
-    decision: ReadDecision & { outcome: 'send' }, read: () => Promise<CachedRepresentation>,
-  ): Promise<CachedRepresentation> {
+  async function representationFor(decision: ReadDecision & { outcome: 'send' }, read: () => Promise<CachedRepresentation>): Promise<CachedRepresentation> {
     const cached = cache.get(decision.etag)
     if (cached !== undefined) return cached
-    const identity = cache.get(decision.identityEtag) ?? await read()
+    const identity = cache.get(decision.identityEtag) ?? (await read())
     return decision.coding === undefined ? identity : coded.code(identity, decision.coding)
   }
 
   // GET and HEAD share one handler; Node sends no body for HEAD but keeps the Content-Length of the
   // 200, and a 304 gets none (Fastify's automatic HEAD route would send Content-Length: 0 on a 304)
   // the params schema holds ids to the id rule; one outside it is answered by invalidPersonIdProblem
-  app.route<IdRoute>({ method: [...SAFE_METHODS], url: PERSON_ROUTE, ...routeOptions(PERSON_SCHEMAS.read), handler: async (request, reply) => {
-    const { id } = request.params
-    const current = await store.readValidator(id)
-    if (current === undefined) throw problems.personNotFound(id)
-    const decision = decideRead(personTarget(store.epoch, current), request.method, request.headers)
-    if (decision.outcome === 'not-modified') return sendNotModified(reply, decision.etag, decision.lastModified)
-    if (decision.outcome === 'precondition-failed') throw preconditionProblem(decision.decision, request.method, id, false)!
-    return sendRepresentation(reply, await representationFor(decision, async () => {
-      // keyed by the version of the row read, which may be newer than the validator above
-      const person = await store.read(id)
-      if (person === undefined) throw problems.personNotFound(id)
-      const representation = personRepresentation(store.epoch, person)
-      return cache.set(representation.headers.etag!, representation)
-    }))
-  } })
+  app.route<IdRoute>({
+    method: [...SAFE_METHODS],
+    url: PERSON_ROUTE,
+    ...routeOptions(PERSON_SCHEMAS.read),
+    handler: async (request, reply) => {
+      const { id } = request.params
+      const current = await store.readValidator(id)
+      if (current === undefined) throw problems.personNotFound(id)
+      const decision = decideRead(personTarget(store.epoch, current), request.method, request.headers)
+      if (decision.outcome === 'not-modified') return sendNotModified(reply, decision.etag, decision.lastModified)
+      if (decision.outcome === 'precondition-failed') throw preconditionProblem(decision.decision, request.method, id, false)!
+      return sendRepresentation(
+        reply,
+        await representationFor(decision, async () => {
+          // keyed by the version of the row read, which may be newer than the validator above
+          const person = await store.read(id)
+          if (person === undefined) throw problems.personNotFound(id)
+          const representation = personRepresentation(store.epoch, person)
+          return cache.set(representation.headers.etag!, representation)
+        }),
+      )
+    },
+  })
 
-  app.route<PageRoute>({ method: [...SAFE_METHODS], url: COLLECTION_ROUTE, ...routeOptions(PERSON_SCHEMAS.list), handler: async (request, reply) => {
-    // the querystring schema has checked every parameter (a 400 otherwise)
-    const limit = request.query.limit === undefined ? DEFAULT_PAGE_LIMIT : Number(request.query.limit)
-    const { after, since, wait } = request.query
-    // the changes feed shares the URL: since=, or an EventSource reconnecting with Last-Event-ID
-    const resumes = request.headers['last-event-id'] !== undefined && wantsEventStream(request.headers.accept)
-    if (since !== undefined || wait !== undefined || resumes) {
-      if (after !== undefined) throw problems.invalidQuery('after', 'cannot go with since (the changes feed is in commit order, not by ID)')
-      if (since === undefined && !resumes) throw problems.invalidQuery('wait', QUERY_RULES.wait!)
-      return feed.answer(request, reply, { since, limit, wait: wait === undefined ? undefined : Number(wait) })
-    }
-    // the 304 path reads the store-wide revision alone, never a row
-    const collection = await store.readCollectionValidator()
-    const decision = decideRead(pageTarget(store.epoch, collection, limit, after), request.method, request.headers)
-    if (decision.outcome === 'not-modified') return sendNotModified(reply, decision.etag, decision.lastModified)
-    if (decision.outcome === 'precondition-failed') throw preconditionProblem(decision.decision, request.method, '', false)!
-    return sendRepresentation(reply, await representationFor(decision, async () => {
-      const page = await store.readPage({ limit, after })
-      // the page was read in its own snapshot: its validator, not the one above, names what is sent
-      const representation = pageRepresentation(store.epoch, page, limit, after)
-      return cache.set(representation.headers.etag!, representation)
-    }))
-  } })
+  app.route<PageRoute>({
+    method: [...SAFE_METHODS],
+    url: COLLECTION_ROUTE,
+    ...routeOptions(PERSON_SCHEMAS.list),
+    handler: async (request, reply) => {
+      // the querystring schema has checked every parameter (a 400 otherwise)
+      const limit = request.query.limit === undefined ? DEFAULT_PAGE_LIMIT : Number(request.query.limit)
+      const { after, since, wait } = request.query
+      // the changes feed shares the URL: since=, or an EventSource reconnecting with Last-Event-ID
+      const resumes = request.headers['last-event-id'] !== undefined && wantsEventStream(request.headers.accept)
+      if (since !== undefined || wait !== undefined || resumes) {
+        if (after !== undefined) throw problems.invalidQuery('after', 'cannot go with since (the changes feed is in commit order, not by ID)')
+        if (since === undefined && !resumes) throw problems.invalidQuery('wait', QUERY_RULES.wait!)
+        return feed.answer(request, reply, { since, limit, wait: wait === undefined ? undefined : Number(wait) })
+      }
+      // the 304 path reads the store-wide revision alone, never a row
+      const collection = await store.readCollectionValidator()
+      const decision = decideRead(pageTarget(store.epoch, collection, limit, after), request.method, request.headers)
+      if (decision.outcome === 'not-modified') return sendNotModified(reply, decision.etag, decision.lastModified)
+      if (decision.outcome === 'precondition-failed') throw preconditionProblem(decision.decision, request.method, '', false)!
+      return sendRepresentation(
+        reply,
+        await representationFor(decision, async () => {
+          const page = await store.readPage({ limit, after })
+          // the page was read in its own snapshot: its validator, not the one above, names what is sent
+          const representation = pageRepresentation(store.epoch, page, limit, after)
+          return cache.set(representation.headers.etag!, representation)
+        }),
+      )
+    },
+  })
 
   app.post(COLLECTION_ROUTE, routeOptions(PERSON_SCHEMAS.create), async (request, reply) => {
     const body = parseJsonObject(request.body as string | undefined)

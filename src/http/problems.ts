@@ -58,33 +58,84 @@ export const PROBLEM_TYPES = {
   'missing-body': { status: 400, title: 'Bad Request', meaning: 'The request needs a JSON object body and had none.' },
   'invalid-json': { status: 400, title: 'Bad Request', meaning: 'The request body is not a JSON object.' },
   'missing-field': { status: 400, title: 'Bad Request', meaning: 'A mandatory member (`person_id` on create, `person_name`) is missing or empty.' },
-  'invalid-field': { status: 400, title: 'Bad Request', meaning: 'A member breaks its rule: `person_id` is 1–64 of `A–Z a–z 0–9 . _ ~ -`; `person_name` is 1–200 code points, not only white space, no control characters.' },
-  'invalid-query': { status: 400, title: 'Bad Request', meaning: 'A query parameter breaks its rule: `limit` is a whole number from 1 to 1000; `after` is a person ID; `since` is `0` or a token the feed gave (`next`, or a `Link`); `wait` is a whole number of seconds from 1 to 60, with `since`.' },
+  'invalid-field': {
+    status: 400,
+    title: 'Bad Request',
+    meaning:
+      'A member breaks its rule: `person_id` is 1–64 of `A–Z a–z 0–9 . _ ~ -`; `person_name` is 1–200 code points, not only white space, no control characters.',
+  },
+  'invalid-query': {
+    status: 400,
+    title: 'Bad Request',
+    meaning:
+      'A query parameter breaks its rule: `limit` is a whole number from 1 to 1000; `after` is a person ID; `since` is `0` or a token the feed gave (`next`, or a `Link`); `wait` is a whole number of seconds from 1 to 60, with `since`.',
+  },
   'bad-request': { status: 400, title: 'Bad Request', meaning: 'The request could not be read: a malformed URL, header section or body.' },
   'client-error': { status: 400, title: 'Client Error', meaning: 'The request was refused for a reason its status code names (such as `414`).' },
   unauthorized: {
-    status: 401, title: 'Unauthorized',
+    status: 401,
+    title: 'Unauthorized',
     meaning: 'The server has `API_TOKEN` set: writes (and reads, with `API_TOKEN_READS=1`) need `Authorization: Bearer <token>`.',
     headers: '`WWW-Authenticate: Bearer realm="ifmatch"` (with `error="invalid_token"` for a wrong token)',
   },
   'not-found': { status: 404, title: 'Not Found', meaning: 'No such person, or no such resource.' },
-  'method-not-allowed': { status: 405, title: 'Method Not Allowed', meaning: 'The method is not supported on this resource; the `Allow` header lists those that are.', headers: '`Allow`' },
+  'method-not-allowed': {
+    status: 405,
+    title: 'Method Not Allowed',
+    meaning: 'The method is not supported on this resource; the `Allow` header lists those that are.',
+    headers: '`Allow`',
+  },
   'request-timeout': { status: 408, title: 'Request Timeout', meaning: 'The request did not arrive completely in time (30 seconds); send it again, faster.' },
   'already-exists': { status: 409, title: 'Conflict', meaning: 'A person with this ID already exists.' },
   'changes-gone': {
-    status: 410, title: 'Gone',
-    meaning: 'The changes feed cannot answer from this token: it comes from another database, from ahead of this one, or from before the oldest tombstone kept. Start again from `since=0`.',
+    status: 410,
+    title: 'Gone',
+    meaning:
+      'The changes feed cannot answer from this token: it comes from another database, from ahead of this one, or from before the oldest tombstone kept. Start again from `since=0`.',
     headers: '`Cache-Control: no-store`',
   },
-  'precondition-failed': { status: 412, title: 'Precondition Failed', meaning: 'A precondition (`If-Match`, `If-Unmodified-Since`, `If-None-Match`) is false: the person changed since you read it. GET it again and retry with its new ETag.' },
+  'precondition-failed': {
+    status: 412,
+    title: 'Precondition Failed',
+    meaning:
+      'A precondition (`If-Match`, `If-Unmodified-Since`, `If-None-Match`) is false: the person changed since you read it. GET it again and retry with its new ETag.',
+  },
   'body-too-large': { status: 413, title: 'Content Too Large', meaning: 'The request body is over 64 KiB.' },
-  'unsupported-media-type': { status: 415, title: 'Unsupported Media Type', meaning: 'PATCH takes `application/merge-patch+json`.', headers: '`Accept-Patch: application/merge-patch+json`' },
-  'expectation-failed': { status: 417, title: 'Expectation Failed', meaning: 'The `Expect` header asked for something other than `100-continue` (RFC 9110 §10.1.1).' },
-  'precondition-required': { status: 428, title: 'Precondition Required', meaning: 'Writes to an existing person must carry `If-Match` with its current ETag (RFC 6585 §3), so that no update is silently lost.' },
+  'unsupported-media-type': {
+    status: 415,
+    title: 'Unsupported Media Type',
+    meaning: 'PATCH takes `application/merge-patch+json`.',
+    headers: '`Accept-Patch: application/merge-patch+json`',
+  },
+  'expectation-failed': {
+    status: 417,
+    title: 'Expectation Failed',
+    meaning: 'The `Expect` header asked for something other than `100-continue` (RFC 9110 §10.1.1).',
+  },
+  'precondition-required': {
+    status: 428,
+    title: 'Precondition Required',
+    meaning: 'Writes to an existing person must carry `If-Match` with its current ETag (RFC 6585 §3), so that no update is silently lost.',
+  },
   internal: { status: 500, title: 'Internal Server Error', meaning: 'A bug in the service. It has been logged.' },
-  'store-unavailable': { status: 503, title: 'Service Unavailable', meaning: 'The database could not be reached; retry after the `Retry-After` delay.', headers: '`Retry-After: 1`' },
-  'not-ready': { status: 503, title: 'Service Unavailable', meaning: 'The instance is shutting down and no longer ready for traffic; retry on another instance.', headers: '`Retry-After: 1`' },
-  'write-contention': { status: 503, title: 'Service Unavailable', meaning: 'The person changed too often during this write; retry after the `Retry-After` delay.', headers: '`Retry-After: 1`' },
+  'store-unavailable': {
+    status: 503,
+    title: 'Service Unavailable',
+    meaning: 'The database could not be reached; retry after the `Retry-After` delay.',
+    headers: '`Retry-After: 1`',
+  },
+  'not-ready': {
+    status: 503,
+    title: 'Service Unavailable',
+    meaning: 'The instance is shutting down and no longer ready for traffic; retry on another instance.',
+    headers: '`Retry-After: 1`',
+  },
+  'write-contention': {
+    status: 503,
+    title: 'Service Unavailable',
+    meaning: 'The person changed too often during this write; retry after the `Retry-After` delay.',
+    headers: '`Retry-After: 1`',
+  },
 } as const satisfies Readonly<Record<string, ProblemType>>
 
 /** A problem type's slug: the last segment of its `type`. */
@@ -100,7 +151,8 @@ export function isProblemSlug(slug: string): slug is ProblemSlug {
  * differs, `status` and `title` are for `client-error` only.
  */
 function problem(
-  slug: ProblemSlug, detail: string,
+  slug: ProblemSlug,
+  detail: string,
   options: { headers?: Readonly<Record<string, string>>; seedMessage?: string; status?: number; title?: string } = {},
 ): Problem {
   const type: ProblemType = PROBLEM_TYPES[slug]
@@ -121,43 +173,49 @@ export const problems = {
   /** Another 4xx that Fastify raised about the request itself (414, …). */
   clientError: (status: number, title: string, detail: string) => problem('client-error', detail, { status, title }),
   missingToken: () =>
-    problem('unauthorized', 'This request needs an Authorization: Bearer <token> header (the server has API_TOKEN set)',
-      { headers: { 'www-authenticate': 'Bearer realm="ifmatch"' } }),
+    problem('unauthorized', 'This request needs an Authorization: Bearer <token> header (the server has API_TOKEN set)', {
+      headers: { 'www-authenticate': 'Bearer realm="ifmatch"' },
+    }),
   invalidToken: () =>
-    problem('unauthorized', 'The bearer token is not valid',
+    problem(
+      'unauthorized',
+      'The bearer token is not valid',
       // RFC 6750 §3.1: a token that was sent but is wrong is invalid_token
-      { headers: { 'www-authenticate': 'Bearer realm="ifmatch", error="invalid_token"' } }),
+      { headers: { 'www-authenticate': 'Bearer realm="ifmatch", error="invalid_token"' } },
+    ),
   personNotFound: (id: string) => problem('not-found', `Person with ID ${id} not found`),
   routeNotFound: (method: string, path: string) => problem('not-found', `No resource at ${method} ${path}`),
   methodNotAllowed: (method: string, allow: readonly string[]) =>
     problem('method-not-allowed', `${method} is not allowed here; allowed: ${allow.join(', ')}`, { headers: { allow: allow.join(', ') } }),
   /** API.md: a changes token the database can no longer answer; the client starts again from 0. */
-  changesGone: (why: string) =>
-    problem('changes-gone', `${why}; start again from since=0`, { headers: { 'cache-control': 'no-store' } }),
+  changesGone: (why: string) => problem('changes-gone', `${why}; start again from since=0`, { headers: { 'cache-control': 'no-store' } }),
   personExists: (id: string) => problem('already-exists', `Person with ID ${id} already exists`),
   staleIfMatch: () => problem('precondition-failed', STALE),
   weakIfMatch: () =>
-    problem('precondition-failed',
+    problem(
+      'precondition-failed',
       'If-Match named the current ETag only in weak form (W/"…"), or held only weak entity tags, and a weak tag never matches for a write' +
-      ' (RFC 9110 §13.1.1 uses strong comparison); a proxy or compression may have weakened the ETag.' +
-      ' Send the ETag exactly as the server gave it', { seedMessage: STALE }),
-  modifiedSince: () =>
-    problem('precondition-failed', 'The target was modified after the If-Unmodified-Since date', { seedMessage: STALE }),
-  personAlreadyExistsForCreate: (id: string) =>
-    problem('precondition-failed', `Person with ID ${id} already exists (If-None-Match: * only creates)`),
+        ' (RFC 9110 §13.1.1 uses strong comparison); a proxy or compression may have weakened the ETag.' +
+        ' Send the ETag exactly as the server gave it',
+      { seedMessage: STALE },
+    ),
+  modifiedSince: () => problem('precondition-failed', 'The target was modified after the If-Unmodified-Since date', { seedMessage: STALE }),
+  personAlreadyExistsForCreate: (id: string) => problem('precondition-failed', `Person with ID ${id} already exists (If-None-Match: * only creates)`),
   noneMatchFailed: () => problem('precondition-failed', 'If-None-Match matched the current ETag'),
   bodyTooLarge: () => problem('body-too-large', `Request body is larger than the limit of ${BODY_LIMIT_BYTES} bytes (64 KiB)`),
   requestTimeout: () => problem('request-timeout', 'The request did not arrive completely within 30 seconds'),
   expectationFailed: () => problem('expectation-failed', 'The only expectation this server meets is Expect: 100-continue'),
   unsupportedPatchType: (contentType: string) =>
-    problem('unsupported-media-type',
-      `PATCH takes a JSON Merge Patch (application/merge-patch+json, RFC 7396), not ${contentType}`,
-      { headers: { 'accept-patch': 'application/merge-patch+json' } }),
+    problem('unsupported-media-type', `PATCH takes a JSON Merge Patch (application/merge-patch+json, RFC 7396), not ${contentType}`, {
+      headers: { 'accept-patch': 'application/merge-patch+json' },
+    }),
   preconditionRequired: (method: string) =>
-    problem('precondition-required',
+    problem(
+      'precondition-required',
       `${method} needs an If-Match header with the person's current ETag` +
-      (method === 'PUT' ? ' (or If-None-Match: * to create a new person)' : '') +
-      '; GET the person first to learn it'),
+        (method === 'PUT' ? ' (or If-None-Match: * to create a new person)' : '') +
+        '; GET the person first to learn it',
+    ),
   storeUnavailable: () => problem('store-unavailable', 'The database is unavailable right now; retry shortly', { headers: RETRY_SOON }),
   notReady: () => problem('not-ready', 'The service is shutting down; send requests to another instance', { headers: RETRY_SOON }),
   writeContention: () => problem('write-contention', 'The person changed too often to complete this write; retry shortly', { headers: RETRY_SOON }),

@@ -21,23 +21,25 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Socket):
     return
   }
   // API.md: a huge validator header is a 400, never a stall
-  const problem = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? problems.requestTimeout()
-    : problems.badRequest(error.code === 'HPE_HEADER_OVERFLOW'
-      ? 'The request header section is larger than 16 KiB'
-      : 'The request is not valid HTTP/1.1')
+  const problem =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? problems.requestTimeout()
+      : problems.badRequest(error.code === 'HPE_HEADER_OVERFLOW' ? 'The request header section is larger than 16 KiB' : 'The request is not valid HTTP/1.1')
   const body = JSON.stringify(problem.toJSON())
   const headers = Object.entries(ALL_SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}`)
-  socket.end([
-    `HTTP/1.1 ${problem.status} ${problem.title}`,
-    'Content-Type: application/problem+json; charset=utf-8',
-    `Content-Length: ${Buffer.byteLength(body)}`,
-    ...headers,
-    'Connection: close',
-    '',
-    // RFC 9110 §9.3.2: no content in an answer to HEAD (the bytes Node could not parse still say
-    // which method they began with)
-    isHeadRequest(error) ? '' : body,
-  ].join('\r\n'))
+  socket.end(
+    [
+      `HTTP/1.1 ${problem.status} ${problem.title}`,
+      'Content-Type: application/problem+json; charset=utf-8',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      ...headers,
+      'Connection: close',
+      '',
+      // RFC 9110 §9.3.2: no content in an answer to HEAD (the bytes Node could not parse still say
+      // which method they began with)
+      isHeadRequest(error) ? '' : body,
+    ].join('\r\n'),
+  )
 }
 
 function isHeadRequest(error: NodeJS.ErrnoException & { rawPacket?: unknown }): boolean {

@@ -36,6 +36,5 @@ export function sendNotModified(reply: FastifyReply, etag: string, lastModified:
 
 /** Answers a problem as `application/problem+json` (RFC 9457) with its own header fields. */
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
-  return reply.code(problem.status).headers(problem.headers)
-    .type('application/problem+json').send(JSON.stringify(problem.toJSON()))
+  return reply.code(problem.status).headers(problem.headers).type('application/problem+json').send(JSON.stringify(problem.toJSON()))
 }

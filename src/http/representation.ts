@@ -96,9 +96,7 @@ export function pageRepresentation(epoch: string, page: PersonPage, limit: numbe
   const last = page.persons.at(-1)
   // API.md: every page names the moment it was read, to follow the changes feed from
   const changes = `</persons?since=${positionAt(epoch, page.collection.revision).token}>; rel="changes"`
-  headers.link = page.hasMore && last !== undefined
-    ? `</persons?limit=${limit}&after=${encodeURIComponent(last.id)}>; rel="next", ${changes}`
-    : changes
+  headers.link = page.hasMore && last !== undefined ? `</persons?limit=${limit}&after=${encodeURIComponent(last.id)}>; rel="next", ${changes}` : changes
   return { body: Buffer.from(JSON.stringify(page.persons.map(personJson))), headers }
 }
 

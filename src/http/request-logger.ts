@@ -32,13 +32,27 @@ class LazyChildLogger {
   }
 
   // each method forwards to the real child, with the same arguments pino takes
-  fatal(...args: Parameters<FastifyBaseLogger['fatal']>): void { this.logger.fatal(...args) }
-  error(...args: Parameters<FastifyBaseLogger['error']>): void { this.logger.error(...args) }
-  warn(...args: Parameters<FastifyBaseLogger['warn']>): void { this.logger.warn(...args) }
-  info(...args: Parameters<FastifyBaseLogger['info']>): void { this.logger.info(...args) }
-  debug(...args: Parameters<FastifyBaseLogger['debug']>): void { this.logger.debug(...args) }
-  trace(...args: Parameters<FastifyBaseLogger['trace']>): void { this.logger.trace(...args) }
-  silent(...args: Parameters<FastifyBaseLogger['silent']>): void { this.logger.silent(...args) }
+  fatal(...args: Parameters<FastifyBaseLogger['fatal']>): void {
+    this.logger.fatal(...args)
+  }
+  error(...args: Parameters<FastifyBaseLogger['error']>): void {
+    this.logger.error(...args)
+  }
+  warn(...args: Parameters<FastifyBaseLogger['warn']>): void {
+    this.logger.warn(...args)
+  }
+  info(...args: Parameters<FastifyBaseLogger['info']>): void {
+    this.logger.info(...args)
+  }
+  debug(...args: Parameters<FastifyBaseLogger['debug']>): void {
+    this.logger.debug(...args)
+  }
+  trace(...args: Parameters<FastifyBaseLogger['trace']>): void {
+    this.logger.trace(...args)
+  }
+  silent(...args: Parameters<FastifyBaseLogger['silent']>): void {
+    this.logger.silent(...args)
+  }
 
   child(bindings: Bindings, options?: ChildOptions): FastifyBaseLogger {
     return this.logger.child(bindings, options)
@@ -49,6 +63,5 @@ class LazyChildLogger {
  * Fastify's `childLoggerFactory` option: the request logger carries the request id, as Fastify's
  * own does, but is made only when the request logs something.
  */
-export const lazyChildLoggerFactory: NonNullable<FastifyServerOptions['childLoggerFactory']> = function (logger, bindings, options) {
-  return new LazyChildLogger(logger, bindings, options) as unknown as FastifyBaseLogger
-}
+export const lazyChildLoggerFactory: NonNullable<FastifyServerOptions['childLoggerFactory']> = (logger, bindings, options) =>
+  new LazyChildLogger(logger, bindings, options) as unknown as FastifyBaseLogger

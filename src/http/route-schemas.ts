@@ -6,7 +6,7 @@
  */
 import type { FastifyError, FastifyRequest, FastifySchema } from 'fastify'
 import { MAX_NAME_CODE_POINTS, PERSON_ID_PATTERN, PERSON_ID_RULE } from './person-input.js'
-import { BODY_LIMIT_BYTES, Problem, problems } from './problems.js'
+import { BODY_LIMIT_BYTES, type Problem, problems } from './problems.js'
 
 /** API.md: `limit` is a whole number from 1 to 1000 (at most four digits, leading zeros allowed). */
 export const MAX_PAGE_LIMIT = 1000
@@ -79,11 +79,16 @@ export const CHANGES_SCHEMA = {
       items: {
         oneOf: [
           {
-            type: 'object', required: ['person_id', 'person_name', 'change_date', 'etag'],
-            properties: { ...PERSON_SCHEMA.properties, etag: { type: 'string', description: 'The ETag a GET of the person returns (quotes included), usable in If-Match.' } },
+            type: 'object',
+            required: ['person_id', 'person_name', 'change_date', 'etag'],
+            properties: {
+              ...PERSON_SCHEMA.properties,
+              etag: { type: 'string', description: 'The ETag a GET of the person returns (quotes included), usable in If-Match.' },
+            },
           },
           {
-            type: 'object', required: ['person_id', 'deleted'],
+            type: 'object',
+            required: ['person_id', 'deleted'],
             properties: { person_id: PERSON_SCHEMA.properties.person_id, deleted: { type: 'boolean', enum: [true] } },
           },
         ],
@@ -124,7 +129,11 @@ const lastModifiedHeader = { type: 'string', description: 'change_date as an HTT
 const cacheControlHeader = { type: 'string', description: 'no-cache: caches may store the response but must revalidate it.' }
 const varyHeader = { type: 'string', description: 'accept-encoding (a feed answer: accept, accept-encoding): a cache keeps one copy per coding.' }
 const validatorHeaders = { ETag: etagHeader, 'Last-Modified': lastModifiedHeader, 'Cache-Control': cacheControlHeader, Vary: varyHeader }
-const contentEncodingHeader = { type: 'string', description: 'br or gzip (zstd on a Node that has it) when Accept-Encoding allows: pages and feed answers only; each coding has its own strong ETag (<identity tag>+<coding>).' }
+const contentEncodingHeader = {
+  type: 'string',
+  description:
+    'br or gzip (zstd on a Node that has it) when Accept-Encoding allows: pages and feed answers only; each coding has its own strong ETag (<identity tag>+<coding>).',
+}
 
 function json(description: string, schema: object, headers: object = {}) {
   return { description, headers, content: { 'application/json': { schema } } }
@@ -135,13 +144,19 @@ function problem(description: string, headers: object = {}) {
 }
 
 const RESPONSES = {
-  notModified: { type: 'null', description: 'Not Modified: If-None-Match matched (weak comparison) or If-Modified-Since held; no body.', headers: validatorHeaders },
+  notModified: {
+    type: 'null',
+    description: 'Not Modified: If-None-Match matched (weak comparison) or If-Modified-Since held; no body.',
+    headers: validatorHeaders,
+  },
   badRequest: problem('Bad Request: the body, a field or a query parameter breaks its rule.'),
   unauthorized: problem('Unauthorized: API_TOKEN is set and the request has no valid bearer token.', {
     'WWW-Authenticate': { type: 'string', description: 'Bearer realm="ifmatch"' },
   }),
   notFound: problem('Not Found: no person with this ID (answered before any precondition).'),
-  preconditionFailed: problem('Precondition Failed: If-Match did not match (strong comparison), If-Unmodified-Since failed, or If-None-Match matched on a write.'),
+  preconditionFailed: problem(
+    'Precondition Failed: If-Match did not match (strong comparison), If-Unmodified-Since failed, or If-None-Match matched on a write.',
+  ),
   tooLarge: problem(`Content Too Large: the body is over ${BODY_LIMIT_BYTES} bytes.`),
   preconditionRequired: problem('Precondition Required (RFC 6585 §3): a write to an existing person needs If-Match.'),
   unavailable: problem('Service Unavailable: the database is unreachable or too contended; retry after Retry-After.', {
@@ -150,10 +165,20 @@ const RESPONSES = {
 } as const
 
 /** RFC 9110 §13.1: the conditional request header fields (Fastify matches header names case-insensitively). */
-const ifMatch = { type: 'string', description: 'Entity tags, or *; the request proceeds only if one matches by strong comparison (RFC 9110 §13.1.1). Required on writes to an existing person (428 otherwise).' }
-const ifNoneMatch = { type: 'string', description: 'Entity tags, or *; matched by weak comparison (RFC 9110 §13.1.2): 304 for GET/HEAD, 412 for writes. Unquoted tags are accepted.' }
+const ifMatch = {
+  type: 'string',
+  description:
+    'Entity tags, or *; the request proceeds only if one matches by strong comparison (RFC 9110 §13.1.1). Required on writes to an existing person (428 otherwise).',
+}
+const ifNoneMatch = {
+  type: 'string',
+  description: 'Entity tags, or *; matched by weak comparison (RFC 9110 §13.1.2): 304 for GET/HEAD, 412 for writes. Unquoted tags are accepted.',
+}
 const ifModifiedSince = { type: 'string', description: 'An HTTP-date; 304 when not modified since (ignored when If-None-Match is present).' }
-const ifUnmodifiedSince = { type: 'string', description: 'An HTTP-date; 412 when modified since (ignored when If-Match is present). Never replaces If-Match on a write.' }
+const ifUnmodifiedSince = {
+  type: 'string',
+  description: 'An HTTP-date; 412 when modified since (ignored when If-Match is present). Never replaces If-Match on a write.',
+}
 
 const readHeaders = {
   type: 'object',
@@ -180,8 +205,11 @@ const PERSONS = ['persons']
 /** The schema of each persons route, by method and URL. */
 export const PERSON_SCHEMAS = {
   read: {
-    tags: PERSONS, operationId: 'getPerson', summary: 'Read a person (HEAD: the same without the body)',
-    params: idParams, headers: readHeaders,
+    tags: PERSONS,
+    operationId: 'getPerson',
+    summary: 'Read a person (HEAD: the same without the body)',
+    params: idParams,
+    headers: readHeaders,
     response: {
       200: json('The person.', PERSON_SCHEMA, validatorHeaders),
       304: RESPONSES.notModified,
@@ -191,10 +219,13 @@ export const PERSON_SCHEMAS = {
     },
   },
   create: {
-    tags: PERSONS, operationId: 'createPerson', summary: 'Create a person', security: WRITE_SECURITY,
+    tags: PERSONS,
+    operationId: 'createPerson',
+    summary: 'Create a person',
+    security: WRITE_SECURITY,
     body: CREATE_BODY,
     response: {
-      201: json('Created.', PERSON_SCHEMA, { ...validatorHeaders, Location: { type: 'string', description: 'The new person\'s URL.' } }),
+      201: json('Created.', PERSON_SCHEMA, { ...validatorHeaders, Location: { type: 'string', description: "The new person's URL." } }),
       400: RESPONSES.badRequest,
       401: RESPONSES.unauthorized,
       409: problem('Conflict: a person with this ID already exists.'),
@@ -203,8 +234,13 @@ export const PERSON_SCHEMAS = {
     },
   },
   replace: {
-    tags: PERSONS, operationId: 'replacePerson', summary: 'Replace a person (If-Match), or create one (If-None-Match: *)', security: WRITE_SECURITY,
-    params: idParams, headers: putHeaders, body: REPLACE_BODY,
+    tags: PERSONS,
+    operationId: 'replacePerson',
+    summary: 'Replace a person (If-Match), or create one (If-None-Match: *)',
+    security: WRITE_SECURITY,
+    params: idParams,
+    headers: putHeaders,
+    body: REPLACE_BODY,
     response: {
       200: json('Replaced.', PERSON_SCHEMA, validatorHeaders),
       201: json('Created (If-None-Match: *).', PERSON_SCHEMA, { ...validatorHeaders, Location: { type: 'string' } }),
@@ -218,8 +254,12 @@ export const PERSON_SCHEMAS = {
     },
   },
   patch: {
-    tags: PERSONS, operationId: 'patchPerson', summary: 'Change a person with a JSON Merge Patch (If-Match)', security: WRITE_SECURITY,
-    params: idParams, headers: writeHeaders,
+    tags: PERSONS,
+    operationId: 'patchPerson',
+    summary: 'Change a person with a JSON Merge Patch (If-Match)',
+    security: WRITE_SECURITY,
+    params: idParams,
+    headers: writeHeaders,
     body: { content: { 'application/merge-patch+json': { schema: MERGE_PATCH_BODY } } },
     response: {
       200: json('Changed.', PERSON_SCHEMA, validatorHeaders),
@@ -234,8 +274,12 @@ export const PERSON_SCHEMAS = {
     },
   },
   delete: {
-    tags: PERSONS, operationId: 'deletePerson', summary: 'Delete a person (If-Match)', security: WRITE_SECURITY,
-    params: idParams, headers: writeHeaders,
+    tags: PERSONS,
+    operationId: 'deletePerson',
+    summary: 'Delete a person (If-Match)',
+    security: WRITE_SECURITY,
+    params: idParams,
+    headers: writeHeaders,
     response: {
       204: { type: 'null', description: 'Deleted.' },
       401: RESPONSES.unauthorized,
@@ -246,33 +290,50 @@ export const PERSON_SCHEMAS = {
     },
   },
   list: {
-    tags: PERSONS, operationId: 'listPersons', summary: 'A page of persons, sorted by ID in code-point order (HEAD: without the body)',
+    tags: PERSONS,
+    operationId: 'listPersons',
+    summary: 'A page of persons, sorted by ID in code-point order (HEAD: without the body)',
     querystring: {
       type: 'object',
       properties: {
         limit: { type: 'string', pattern: PAGE_LIMIT_PATTERN, description: `Persons per page: 1–${MAX_PAGE_LIMIT} (default ${DEFAULT_PAGE_LIMIT}).` },
         after: { ...personId, description: 'Only persons whose ID comes after this one (not with since).' },
         since: {
-          type: 'string', maxLength: 100,
-          description: 'The changes feed: only what changed after this token (0: from nothing; else a `next` or a rel="changes"/rel="next" Link the service gave). Answers a ChangesAnswer instead of a page, or an event stream to Accept: text/event-stream (Last-Event-ID takes precedence over since).',
+          type: 'string',
+          maxLength: 100,
+          description:
+            'The changes feed: only what changed after this token (0: from nothing; else a `next` or a rel="changes"/rel="next" Link the service gave). Answers a ChangesAnswer instead of a page, or an event stream to Accept: text/event-stream (Last-Event-ID takes precedence over since).',
         },
-        wait: { type: 'string', pattern: WAIT_PATTERN, description: `With since: while nothing has changed, hold the request up to this many seconds (1–${MAX_WAIT_SECONDS}) and answer as soon as a write commits.` },
+        wait: {
+          type: 'string',
+          pattern: WAIT_PATTERN,
+          description: `With since: while nothing has changed, hold the request up to this many seconds (1–${MAX_WAIT_SECONDS}) and answer as soon as a write commits.`,
+        },
       },
     },
     headers: {
       type: 'object',
       properties: {
         ...readHeaders.properties,
-        Accept: { type: 'string', description: 'With since: text/event-stream answers a Server-Sent Events stream, one `change` event per item, `id:` the token after it, a comment at least every 15 s.' },
+        Accept: {
+          type: 'string',
+          description:
+            'With since: text/event-stream answers a Server-Sent Events stream, one `change` event per item, `id:` the token after it, a comment at least every 15 s.',
+        },
         'Last-Event-ID': { type: 'string', description: 'With Accept: text/event-stream: resume after this token (EventSource sends it on reconnection).' },
       },
     },
     response: {
       200: {
-        description: 'Without since: the page; its ETag changes whenever any person is created, updated or deleted. With since: the changes after it, in commit order (or, to Accept: text/event-stream, a stream of them).',
+        description:
+          'Without since: the page; its ETag changes whenever any person is created, updated or deleted. With since: the changes after it, in commit order (or, to Accept: text/event-stream, a stream of them).',
         headers: {
           ...validatorHeaders,
-          Link: { type: 'string', description: 'A page: <…>; rel="next" when there is a next page, and <…?since=…>; rel="changes", the moment it was read. A feed answer: <…>; rel="next" when limit cut it short.' },
+          Link: {
+            type: 'string',
+            description:
+              'A page: <…>; rel="next" when there is a next page, and <…?since=…>; rel="changes", the moment it was read. A feed answer: <…>; rel="next" when limit cut it short.',
+          },
           'Content-Encoding': contentEncodingHeader,
         },
         content: {
@@ -282,7 +343,9 @@ export const PERSON_SCHEMAS = {
       },
       304: RESPONSES.notModified,
       400: RESPONSES.badRequest,
-      410: problem('Gone: the since token comes from another database, is ahead of it, or is older than the tombstones kept. Cache-Control: no-store. Start again from since=0.'),
+      410: problem(
+        'Gone: the since token comes from another database, is ahead of it, or is older than the tombstones kept. Cache-Control: no-store. Start again from since=0.',
+      ),
       412: RESPONSES.preconditionFailed,
       503: RESPONSES.unavailable,
     },

@@ -20,8 +20,7 @@ export const PERSON_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'PATCH',
 
 /** True when `path` (without its query) names one person, valid id or not. */
 export function isPersonPath(path: string): boolean {
-  return path.length > PERSON_PATH_PREFIX.length && path.startsWith(PERSON_PATH_PREFIX) &&
-    !path.includes('/', PERSON_PATH_PREFIX.length)
+  return path.length > PERSON_PATH_PREFIX.length && path.startsWith(PERSON_PATH_PREFIX) && !path.includes('/', PERSON_PATH_PREFIX.length)
 }
 
 /** The methods `path` answers, or undefined when no resource lives there. */

@@ -42,8 +42,4 @@ export const ALL_SECURITY_HEADERS: Readonly<Record<string, string>> = {
 export const SECURITY_FIELDS: readonly string[] = Object.entries(ALL_SECURITY_HEADERS).flat()
 
 /** The CSP of the /docs page: Swagger UI sets some inline styles, and fetches /openapi.json. */
-export const DOCS_CONTENT_SECURITY_POLICY = [
-  ...SAME_ORIGIN_DIRECTIVES,
-  "style-src 'self' 'unsafe-inline'",
-  "script-src 'self'",
-].join('; ')
+export const DOCS_CONTENT_SECURITY_POLICY = [...SAME_ORIGIN_DIRECTIVES, "style-src 'self' 'unsafe-inline'", "script-src 'self'"].join('; ')

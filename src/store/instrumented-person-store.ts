@@ -3,13 +3,31 @@
  * observer (the HTTP layer feeds a Prometheus histogram with it). It changes no result.
  */
 import type {
-  ChangesPage, ChangesRequest, CollectionValidator, DeleteResult, Unwatch, PageRequest, PersonPage, PersonStore, PersonValidator, StoredPerson, WriteResult,
+  ChangesPage,
+  ChangesRequest,
+  CollectionValidator,
+  DeleteResult,
+  Unwatch,
+  PageRequest,
+  PersonPage,
+  PersonStore,
+  PersonValidator,
+  StoredPerson,
+  WriteResult,
 } from './person-store.js'
 
 /** The store operations, as they are named in metrics. */
 export type StoreOperation =
-  | 'readValidator' | 'read' | 'readCollectionValidator' | 'readPage' | 'readChanges' | 'purgeTombstones'
-  | 'create' | 'update' | 'delete' | 'ping'
+  | 'readValidator'
+  | 'read'
+  | 'readCollectionValidator'
+  | 'readPage'
+  | 'readChanges'
+  | 'purgeTombstones'
+  | 'create'
+  | 'update'
+  | 'delete'
+  | 'ping'
 
 /** Receives one finished call: which, whether it threw, and how long it took in seconds. */
 export type StoreObserver = (operation: StoreOperation, outcome: 'ok' | 'error', seconds: number) => void
@@ -26,7 +44,10 @@ export class InstrumentedPersonStore implements PersonStore {
   /** Passed through untimed: two clock reads would cost as much as the read itself. */
   readonly immediate: PersonStore['immediate']
 
-  constructor(private readonly inner: PersonStore, private readonly observe: StoreObserver) {
+  constructor(
+    private readonly inner: PersonStore,
+    private readonly observe: StoreObserver,
+  ) {
     this.epoch = inner.epoch
     this.driver = inner.driver
     this.immediate = inner.immediate

@@ -89,9 +89,7 @@ export type WriteResult =
   | { readonly ok: true; readonly person: StoredPerson }
   | { readonly ok: false; readonly reason: 'not-found' | 'exists' | 'version-mismatch' }
 
-export type DeleteResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly reason: 'not-found' | 'version-mismatch' }
+export type DeleteResult = { readonly ok: true } | { readonly ok: false; readonly reason: 'not-found' | 'version-mismatch' }
 
 /**
  * A person store. Every write bumps one store-wide revision inside the same transaction, and that

@@ -270,7 +270,8 @@ async function openEditor(id) {
   }
   if (seen === undefined) {
     say(`Person ${id} no longer exists.`, 'error')
-    return loadList()
+    await loadList()
+    return
   }
   say('')
   showEditor(seen)
@@ -316,8 +317,9 @@ function showNotice(change) {
     ui.editNoticeText.textContent = 'Someone else deleted this person while you had it open. If you save, you will be asked whether to create it again.'
     ui.loadTheirs.hidden = true
   } else {
-    ui.editNoticeText.textContent = `Someone else changed this person to “${change.person_name}” (${formatDate(change.change_date)}). `
-      + 'Load their version to continue from it. If you save yours instead, nothing is overwritten: you will see both and choose.'
+    ui.editNoticeText.textContent =
+      `Someone else changed this person to “${change.person_name}” (${formatDate(change.change_date)}). ` +
+      'Load their version to continue from it. If you save yours instead, nothing is overwritten: you will see both and choose.'
     ui.loadTheirs.hidden = false
   }
 }
@@ -332,9 +334,10 @@ async function carryOut(id, intent, etag) {
   /** @type {Response} */
   let response
   try {
-    response = intent.kind === 'edit'
-      ? await write('PUT', id, etag === undefined ? { ifNoneMatch: '*', name: intent.name } : { ifMatch: etag, name: intent.name })
-      : await write('DELETE', id, { ifMatch: etag })
+    response =
+      intent.kind === 'edit'
+        ? await write('PUT', id, etag === undefined ? { ifNoneMatch: '*', name: intent.name } : { ifMatch: etag, name: intent.name })
+        : await write('DELETE', id, { ifMatch: etag })
   } finally {
     writing = false
   }
@@ -360,7 +363,8 @@ async function showConflict(/** @type {string} */ id, /** @type {Intent} */ inte
   if (intent.kind === 'delete' && current === undefined) {
     closeEditor()
     say(`${id} was already deleted.`)
-    return loadList()
+    await loadList()
+    return
   }
   work.intent = intent
   work.current = current
@@ -371,9 +375,10 @@ async function showConflict(/** @type {string} */ id, /** @type {Intent} */ inte
   ui.theirsName.textContent = current === undefined ? '(deleted by someone else)' : current.person.person_name
   ui.theirsDate.textContent = current === undefined ? '' : `changed ${formatDate(current.person.change_date)}`
   ui.editAgain.disabled = current === undefined
-  ui.conflictExplanation.textContent = current === undefined
-    ? 'Your change was not saved, because someone else deleted this person after you opened it.'
-    : 'Your change was not saved, because this person was changed after you opened it. Nothing was overwritten: choose which version to keep.'
+  ui.conflictExplanation.textContent =
+    current === undefined
+      ? 'Your change was not saved, because someone else deleted this person after you opened it.'
+      : 'Your change was not saved, because this person was changed after you opened it. Nothing was overwritten: choose which version to keep.'
   say('Not saved: someone else changed this person first.', 'error')
   element('keep-mine').focus()
   await loadList()

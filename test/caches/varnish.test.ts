@@ -38,7 +38,7 @@ describe('Varnish started with its default http_gzip_support=on in front of ifma
     }
   })
 
-  it('still serves a client that asks for exactly gzip, with ifmatch\'s strong ETag', async () => {
+  it("still serves a client that asks for exactly gzip, with ifmatch's strong ETag", async () => {
     const answer = await exchange(front!.baseUrl, 'GET', '/persons/wim', { headers: { 'accept-encoding': 'gzip' } })
     assert.equal(answer.status, 200)
     assert.doesNotMatch(answer.header('etag') ?? '', /^W\//)

@@ -61,11 +61,31 @@ const ACCEPTED: ReadonlyArray<Row & { readonly expected: Partial<Config> }> = [
   },
   { name: 'WORKERS=256 runs the most processes', env: { WORKERS: '256' }, expected: { workers: 256, storeOptions: storeOptions({ sqliteLocking: 'shared' }) } },
   { name: '--pool-size 20 opens up to 20 connections', argv: ['--pool-size', '20'], expected: { storeOptions: storeOptions({ poolSize: 20 }) } },
-  { name: 'DATABASE_POOL_SIZE=1000 opens up to 1000 connections', env: { DATABASE_POOL_SIZE: '1000' }, expected: { storeOptions: storeOptions({ poolSize: 1000 }) } },
-  { name: '--sqlite-synchronous full is FULL, in any case', argv: ['--sqlite-synchronous', 'full'], expected: { storeOptions: storeOptions({ sqliteSynchronous: 'FULL' }) } },
-  { name: 'SQLITE_SYNCHRONOUS=NORMAL is NORMAL', env: { SQLITE_SYNCHRONOUS: 'NORMAL' }, expected: { storeOptions: storeOptions({ sqliteSynchronous: 'NORMAL' }) } },
-  { name: '--sqlite-locking SHARED is shared, in any case', argv: ['--sqlite-locking', 'SHARED'], expected: { storeOptions: storeOptions({ sqliteLocking: 'shared' }) } },
-  { name: 'SQLITE_LOCKING=exclusive is exclusive', env: { SQLITE_LOCKING: 'exclusive' }, expected: { storeOptions: storeOptions({ sqliteLocking: 'exclusive' }) } },
+  {
+    name: 'DATABASE_POOL_SIZE=1000 opens up to 1000 connections',
+    env: { DATABASE_POOL_SIZE: '1000' },
+    expected: { storeOptions: storeOptions({ poolSize: 1000 }) },
+  },
+  {
+    name: '--sqlite-synchronous full is FULL, in any case',
+    argv: ['--sqlite-synchronous', 'full'],
+    expected: { storeOptions: storeOptions({ sqliteSynchronous: 'FULL' }) },
+  },
+  {
+    name: 'SQLITE_SYNCHRONOUS=NORMAL is NORMAL',
+    env: { SQLITE_SYNCHRONOUS: 'NORMAL' },
+    expected: { storeOptions: storeOptions({ sqliteSynchronous: 'NORMAL' }) },
+  },
+  {
+    name: '--sqlite-locking SHARED is shared, in any case',
+    argv: ['--sqlite-locking', 'SHARED'],
+    expected: { storeOptions: storeOptions({ sqliteLocking: 'shared' }) },
+  },
+  {
+    name: 'SQLITE_LOCKING=exclusive is exclusive',
+    env: { SQLITE_LOCKING: 'exclusive' },
+    expected: { storeOptions: storeOptions({ sqliteLocking: 'exclusive' }) },
+  },
   {
     name: '--sqlite-locking exclusive goes with --workers on PostgreSQL, where it means nothing',
     argv: ['--sqlite-locking', 'exclusive', '--workers', '3', '--database', POSTGRES_URL],
@@ -84,7 +104,11 @@ const ACCEPTED: ReadonlyArray<Row & { readonly expected: Partial<Config> }> = [
   { name: '--tombstone-retention 10s is ten seconds', argv: ['--tombstone-retention', '10s'], expected: { tombstoneRetentionMs: 10_000 } },
   { name: '--tombstone-retention 500ms is half a second', argv: ['--tombstone-retention', '500ms'], expected: { tombstoneRetentionMs: 500 } },
   { name: '--tombstone-retention 1ms is the shortest', argv: ['--tombstone-retention', '1ms'], expected: { tombstoneRetentionMs: 1 } },
-  { name: '--tombstone-retention 36500d (a hundred years) is the longest', argv: ['--tombstone-retention', '36500d'], expected: { tombstoneRetentionMs: 36_500 * DAY_MS } },
+  {
+    name: '--tombstone-retention 36500d (a hundred years) is the longest',
+    argv: ['--tombstone-retention', '36500d'],
+    expected: { tombstoneRetentionMs: 36_500 * DAY_MS },
+  },
   { name: 'TOMBSTONE_RETENTION ignores surrounding spaces', env: { TOMBSTONE_RETENTION: ' 10s ' }, expected: { tombstoneRetentionMs: 10_000 } },
   { name: 'LOG_LEVEL=debug logs debug lines', env: { LOG_LEVEL: 'debug' }, expected: { logLevel: 'debug' } },
   { name: 'LOG_LEVEL=silent logs nothing', env: { LOG_LEVEL: 'silent' }, expected: { logLevel: 'silent' } },
@@ -99,7 +123,11 @@ const ACCEPTED: ReadonlyArray<Row & { readonly expected: Partial<Config> }> = [
     env: { API_TOKEN: 'token', API_TOKEN_READS: '1' },
     expected: { apiToken: 'token', protectReads: true },
   },
-  { name: 'API_TOKEN_READS=true protects reads too', env: { API_TOKEN: 'token', API_TOKEN_READS: 'true' }, expected: { apiToken: 'token', protectReads: true } },
+  {
+    name: 'API_TOKEN_READS=true protects reads too',
+    env: { API_TOKEN: 'token', API_TOKEN_READS: 'true' },
+    expected: { apiToken: 'token', protectReads: true },
+  },
   { name: 'SHUTDOWN_TIMEOUT_MS=0 cuts requests off at once', env: { SHUTDOWN_TIMEOUT_MS: '0' }, expected: { shutdownTimeoutMs: 0 } },
   { name: 'SHUTDOWN_TIMEOUT_MS=600000 waits ten minutes at most', env: { SHUTDOWN_TIMEOUT_MS: '600000' }, expected: { shutdownTimeoutMs: 600_000 } },
   { name: 'variables the command does not know are ignored', env: { IFMATCH_PORT: '1', NODE_ENV: 'production' }, expected: {} },
@@ -110,9 +138,19 @@ const FLAG_OVER_VARIABLE: ReadonlyArray<Row & { readonly expected: Partial<Confi
   { name: '--port over PORT', argv: ['--port', '8080'], env: { PORT: '9090' }, expected: { port: 8080 } },
   { name: '--port over a PORT that would be refused', argv: ['--port', '8080'], env: { PORT: 'abc' }, expected: { port: 8080 } },
   { name: '--host over HOST', argv: ['--host', '::1'], env: { HOST: '0.0.0.0' }, expected: { host: '::1' } },
-  { name: '--database over DATABASE_URL', argv: ['--database', POSTGRES_URL], env: { DATABASE_URL: 'sqlite:/tmp/a.sqlite' }, expected: { databaseUrl: POSTGRES_URL } },
+  {
+    name: '--database over DATABASE_URL',
+    argv: ['--database', POSTGRES_URL],
+    env: { DATABASE_URL: 'sqlite:/tmp/a.sqlite' },
+    expected: { databaseUrl: POSTGRES_URL },
+  },
   { name: '--workers over WORKERS', argv: ['--workers', '1'], env: { WORKERS: '8' }, expected: { workers: 1 } },
-  { name: '--pool-size over DATABASE_POOL_SIZE', argv: ['--pool-size', '5'], env: { DATABASE_POOL_SIZE: '50' }, expected: { storeOptions: storeOptions({ poolSize: 5 }) } },
+  {
+    name: '--pool-size over DATABASE_POOL_SIZE',
+    argv: ['--pool-size', '5'],
+    env: { DATABASE_POOL_SIZE: '50' },
+    expected: { storeOptions: storeOptions({ poolSize: 5 }) },
+  },
   {
     name: '--sqlite-synchronous over SQLITE_SYNCHRONOUS',
     argv: ['--sqlite-synchronous', 'FULL'],
@@ -125,8 +163,18 @@ const FLAG_OVER_VARIABLE: ReadonlyArray<Row & { readonly expected: Partial<Confi
     env: { SQLITE_LOCKING: 'exclusive' },
     expected: { storeOptions: storeOptions({ sqliteLocking: 'shared' }) },
   },
-  { name: '--cors-origins over CORS_ORIGINS', argv: ['--cors-origins', 'https://a.example'], env: { CORS_ORIGINS: '*' }, expected: { corsOrigins: ['https://a.example'] } },
-  { name: '--tombstone-retention over TOMBSTONE_RETENTION', argv: ['--tombstone-retention', '10s'], env: { TOMBSTONE_RETENTION: '30d' }, expected: { tombstoneRetentionMs: 10_000 } },
+  {
+    name: '--cors-origins over CORS_ORIGINS',
+    argv: ['--cors-origins', 'https://a.example'],
+    env: { CORS_ORIGINS: '*' },
+    expected: { corsOrigins: ['https://a.example'] },
+  },
+  {
+    name: '--tombstone-retention over TOMBSTONE_RETENTION',
+    argv: ['--tombstone-retention', '10s'],
+    env: { TOMBSTONE_RETENTION: '30d' },
+    expected: { tombstoneRetentionMs: 10_000 },
+  },
 ]
 
 const WHOLE = (name: string, min: number, max: number, got: string): string =>
@@ -211,7 +259,7 @@ describe('readConfig', () => {
       assert.deepEqual(read({ name: 'json on a terminal', env: { LOG_FORMAT: 'json' } }, true), { kind: 'config', config: DEFAULTS })
     })
 
-    it('reads only the environment it is given, not the process\'s own', () => {
+    it("reads only the environment it is given, not the process's own", () => {
       const saved = process.env.PORT
       process.env.PORT = '1234'
       try {

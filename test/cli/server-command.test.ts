@@ -13,16 +13,25 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const COMMAND_TIMEOUT_MS = 30_000
 
 const FLAGS_AND_VARIABLES = [
-  ['--port', 'PORT'], ['--host', 'HOST'], ['--database', 'DATABASE_URL'], ['--workers', 'WORKERS'],
-  ['--pool-size', 'DATABASE_POOL_SIZE'], ['--cors-origins', 'CORS_ORIGINS'], ['--sqlite-synchronous', 'SQLITE_SYNCHRONOUS'],
-  ['--sqlite-locking', 'SQLITE_LOCKING'], ['--tombstone-retention', 'TOMBSTONE_RETENTION'],
+  ['--port', 'PORT'],
+  ['--host', 'HOST'],
+  ['--database', 'DATABASE_URL'],
+  ['--workers', 'WORKERS'],
+  ['--pool-size', 'DATABASE_POOL_SIZE'],
+  ['--cors-origins', 'CORS_ORIGINS'],
+  ['--sqlite-synchronous', 'SQLITE_SYNCHRONOUS'],
+  ['--sqlite-locking', 'SQLITE_LOCKING'],
+  ['--tombstone-retention', 'TOMBSTONE_RETENTION'],
 ]
 const ENVIRONMENT_ONLY = ['LOG_LEVEL', 'LOG_FORMAT', 'LOG_REQUESTS', 'API_TOKEN', 'API_TOKEN_READS', 'SHUTDOWN_TIMEOUT_MS']
 
 /** Runs `node --import tsx src/server.ts ...args` to its exit with only PATH and `env` for an environment. */
 function runCommand(args: readonly string[], env: Readonly<Record<string, string>> = {}) {
   const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts', ...args], {
-    cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS,
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    encoding: 'utf8',
+    timeout: COMMAND_TIMEOUT_MS,
   })
   return { code: result.status, stdout: result.stdout, stderr: result.stderr }
 }

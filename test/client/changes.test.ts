@@ -7,8 +7,17 @@
 import assert from 'node:assert/strict'
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test'
 import {
-  AlreadyExistsError, BadRequestError, IfMatchClient, NotFoundError, PreconditionFailedError,
-  PreconditionRequiredError, ConflictError, ProblemError, type ChangesBatch, type FeedChange, type PersonsMirror,
+  AlreadyExistsError,
+  BadRequestError,
+  IfMatchClient,
+  NotFoundError,
+  PreconditionFailedError,
+  PreconditionRequiredError,
+  ConflictError,
+  ProblemError,
+  type ChangesBatch,
+  type FeedChange,
+  type PersonsMirror,
 } from '../../src/client/client.js'
 import { spawnServer, stopProcess, type ServerProcess } from '../helpers/spawn-server.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
@@ -54,10 +63,16 @@ async function nextBatch(feed: AsyncGenerator<ChangesBatch, void, undefined>): P
 async function until(mirror: PersonsMirror, condition: () => boolean, what: string): Promise<void> {
   let off = (): void => {}
   try {
-    await within(BOUND_MS, new Promise<void>((resolve) => {
-      if (condition()) resolve()
-      off = mirror.onChange(() => { if (condition()) resolve() })
-    }), what)
+    await within(
+      BOUND_MS,
+      new Promise<void>((resolve) => {
+        if (condition()) resolve()
+        off = mirror.onChange(() => {
+          if (condition()) resolve()
+        })
+      }),
+      what,
+    )
   } finally {
     off()
   }
@@ -81,20 +96,18 @@ async function collection(baseUrl: string): Promise<Seen[]> {
 
 /** What the mirror holds, in the collection's order. */
 function mirrored(mirror: PersonsMirror): Seen[] {
-  return [...mirror.persons.values()]
-    .map((p) => ({ person_id: p.person_id, person_name: p.person_name, change_date: p.change_date, etag: p.etag }))
-    .sort(byId)
+  return [...mirror.persons.values()].map((p) => ({ person_id: p.person_id, person_name: p.person_name, change_date: p.change_date, etag: p.etag })).sort(byId)
 }
 
 /** Every change of `batches`, in order, as `id` or `-id` for a tombstone. */
 function ids(batches: readonly ChangesBatch[]): string[] {
-  return batches.flatMap((b) => b.changes.map((c: FeedChange) => c.deleted === true ? `-${c.person_id}` : c.person_id))
+  return batches.flatMap((b) => b.changes.map((c: FeedChange) => (c.deleted === true ? `-${c.person_id}` : c.person_id)))
 }
 
 /** The answer of the feed to `since`, read without the client. */
 async function feedAnswer(baseUrl: string, since: string): Promise<{ status: number; body: { changes: unknown[]; next: string } }> {
   const response = await fetch(`${baseUrl}/persons?since=${encodeURIComponent(since)}`)
-  return { status: response.status, body: await response.json() as { changes: unknown[]; next: string } }
+  return { status: response.status, body: (await response.json()) as { changes: unknown[]; next: string } }
 }
 
 /** Counts the feed requests with `wait` that `server` has received and not answered yet. */
@@ -103,7 +116,9 @@ function heldPolls(server: RunningServer): { count(): number } {
   server.app.server.on('request', (request, response) => {
     if (!(request.url ?? '').includes('wait=')) return
     held++
-    response.on('close', () => { held-- })
+    response.on('close', () => {
+      held--
+    })
   })
   return { count: () => held }
 }
@@ -144,8 +159,12 @@ async function randomWrites(client: IfMatchClient, pool: readonly string[], ops:
       else if (roll < 0.8) await client.update(id, (p) => ({ person_name: `${p.person_name.slice(0, 150)} +${label}${i}` }), { maxAttempts: 3 })
       else await client.remove(id, { etag: (await client.read(id)).etag })
     } catch (error) {
-      const expected = error instanceof AlreadyExistsError || error instanceof NotFoundError ||
-        error instanceof PreconditionFailedError || error instanceof PreconditionRequiredError || error instanceof ConflictError
+      const expected =
+        error instanceof AlreadyExistsError ||
+        error instanceof NotFoundError ||
+        error instanceof PreconditionFailedError ||
+        error instanceof PreconditionRequiredError ||
+        error instanceof ConflictError
       if (!expected) throw error
     }
   }
@@ -154,8 +173,7 @@ async function randomWrites(client: IfMatchClient, pool: readonly string[], ops:
 /** Runs the writers at once, then writes `sentinel` last: once a mirror holds it, it holds everything before it. */
 async function writeConcurrently(baseUrl: string, prefix: string, sentinel: string): Promise<void> {
   const pool = Array.from({ length: 12 }, (_, i) => `${prefix}${i}`)
-  await Promise.all(Array.from({ length: WRITERS }, (_, w) =>
-    randomWrites(new IfMatchClient({ baseUrl }), pool, OPS_PER_WRITER, `w${w}`)))
+  await Promise.all(Array.from({ length: WRITERS }, (_, w) => randomWrites(new IfMatchClient({ baseUrl }), pool, OPS_PER_WRITER, `w${w}`)))
   await new IfMatchClient({ baseUrl }).create({ person_id: sentinel, person_name: 'the last write' })
 }
 
@@ -201,11 +219,18 @@ for (const driver of TEST_DRIVERS) {
         while (!batches.at(-1)!.complete)
 
         assert.ok(batches.length >= 3, `7 persons at 3 a batch take 3 batches at least, got ${batches.length}`)
-        assert.deepEqual(batches.map((b) => b.complete), [...batches.slice(1).map(() => false), true])
+        assert.deepEqual(
+          batches.map((b) => b.complete),
+          [...batches.slice(1).map(() => false), true],
+        )
         assert.equal(batches[0]!.since, '0')
         for (let i = 1; i < batches.length; i++) assert.equal(batches[i]!.since, batches[i - 1]!.next)
-        assert.ok(batches.every((b) => !b.reset && b.changes.every((c) => c.deleted !== true)), 'from 0: live persons only')
-        const fromFeed = batches.flatMap((b) => b.changes as Seen[])
+        assert.ok(
+          batches.every((b) => !b.reset && b.changes.every((c) => c.deleted !== true)),
+          'from 0: live persons only',
+        )
+        const fromFeed = batches
+          .flatMap((b) => b.changes as Seen[])
           .map((p) => ({ person_id: p.person_id, person_name: p.person_name, change_date: p.change_date, etag: p.etag }))
         assert.deepEqual(fromFeed.sort(byId), await collection(server.baseUrl))
       })
@@ -227,8 +252,10 @@ for (const driver of TEST_DRIVERS) {
         batch = await nextBatch(feed)
         assert.equal(batch.since, kept)
         assert.equal(batch.complete, true)
-        assert.deepEqual(batch.changes.map((ch) => ch.deleted === true ? `-${ch.person_id}` : `${ch.person_id}=${ch.person_name}`),
-          [`${b}=b renamed`, `${c}=${c}`, `-${a}`])
+        assert.deepEqual(
+          batch.changes.map((ch) => (ch.deleted === true ? `-${ch.person_id}` : `${ch.person_id}=${ch.person_name}`)),
+          [`${b}=b renamed`, `${c}=${c}`, `-${a}`],
+        )
         assert.deepEqual(batch.changes[2], { person_id: a, deleted: true })
       })
 
@@ -247,7 +274,10 @@ for (const driver of TEST_DRIVERS) {
         await client.remove(`${prefix}3`)
         await until(mirror, () => !mirror.persons.has(`${prefix}1`) && !mirror.persons.has(`${prefix}3`), 'the deletes reaching the mirror')
         assert.ok(mirror.persons.has(`${prefix}0`))
-        assert.deepEqual(ids(events).filter((id) => id.startsWith('-')), [`-${prefix}1`, `-${prefix}3`])
+        assert.deepEqual(
+          ids(events).filter((id) => id.startsWith('-')),
+          [`-${prefix}1`, `-${prefix}3`],
+        )
         assert.deepEqual(mirrored(mirror), await collection(server.baseUrl))
       })
 
@@ -259,15 +289,22 @@ for (const driver of TEST_DRIVERS) {
         const held = heldPolls(server)
         const pending = nextBatch(feed)
         // the long poll must be held by the server before the write, or this tests nothing
-        await within(BOUND_MS, (async () => {
-          while (held.count() === 0) await new Promise((r) => setTimeout(r, 10))
-        })(), 'the long poll reaching the server')
+        await within(
+          BOUND_MS,
+          (async () => {
+            while (held.count() === 0) await new Promise((r) => setTimeout(r, 10))
+          })(),
+          'the long poll reaching the server',
+        )
         const id = `${newPrefix()}woken`
         await new IfMatchClient({ baseUrl: server.baseUrl }).create({ person_id: id, person_name: 'wake up' })
         batch = await pending
         assert.deepEqual(ids([batch]), [id])
         const polls = (await wire.entries()).filter((e) => e.url.includes('since='))
-        assert.ok(polls.some((e) => e.url.includes(`wait=${LONG_WAIT_S}`) && e.status === 200), JSON.stringify(polls))
+        assert.ok(
+          polls.some((e) => e.url.includes(`wait=${LONG_WAIT_S}`) && e.status === 200),
+          JSON.stringify(polls),
+        )
       })
 
       it('revalidates idle long polls with If-None-Match, and the server answers them 304', async () => {
@@ -277,13 +314,17 @@ for (const driver of TEST_DRIVERS) {
         wire.clear()
         // nothing is written: the iterator keeps polling without yielding, and the wire shows how
         void feed.next().catch(() => {})
-        const notModified = await within(BOUND_MS, (async () => {
-          for (;;) {
-            const polls = (await wire.entries()).filter((e) => e.url.includes('since=') && e.ifNoneMatch !== undefined && e.status === 304)
-            if (polls.length >= 2) return polls
-            await new Promise((r) => setTimeout(r, 50))
-          }
-        })(), 'two 304 answers to idle long polls')
+        const notModified = await within(
+          BOUND_MS,
+          (async () => {
+            for (;;) {
+              const polls = (await wire.entries()).filter((e) => e.url.includes('since=') && e.ifNoneMatch !== undefined && e.status === 304)
+              if (polls.length >= 2) return polls
+              await new Promise((r) => setTimeout(r, 50))
+            }
+          })(),
+          'two 304 answers to idle long polls',
+        )
         for (const poll of notModified) {
           assert.match(poll.url, /[?&]wait=1(&|$)/)
           assert.match(poll.url, new RegExp(`[?&]since=${encodeURIComponent(batch.next).replace(/[.]/g, '\\.')}(&|$)`))
@@ -301,7 +342,10 @@ for (const driver of TEST_DRIVERS) {
 
       it('throws a BadRequestError typed from the problem for a malformed token', async () => {
         const feed = client.changes({ since: 'not a token!', signal: controller.signal })
-        const error = await within(BOUND_MS, feed.next(), 'the answer').then(() => undefined, (e: unknown) => e)
+        const error = await within(BOUND_MS, feed.next(), 'the answer').then(
+          () => undefined,
+          (e: unknown) => e,
+        )
         assert.ok(error instanceof BadRequestError, String(error))
         assert.equal(error.status, 400)
       })
@@ -314,7 +358,7 @@ for (const driver of TEST_DRIVERS) {
         const sentinel = `${prefix}sentinel`
         await within(60_000, writeConcurrently(server.baseUrl, prefix, sentinel), 'the writers')
         await until(mirror, () => mirror.persons.has(sentinel), 'the last write reaching the mirror')
-        assert.deepEqual((await feedAnswer(server.baseUrl, mirror.next!)).body.changes, [], 'nothing after the mirror\'s token')
+        assert.deepEqual((await feedAnswer(server.baseUrl, mirror.next!)).body.changes, [], "nothing after the mirror's token")
         assert.deepEqual(mirrored(mirror), await collection(server.baseUrl))
       })
     })
@@ -349,9 +393,14 @@ for (const driver of TEST_DRIVERS) {
         const consuming = (async () => {
           for await (const batch of feed) batches.push(batch)
         })()
-        const waitFor = (s: string): Promise<void> => within(BOUND_MS, (async () => {
-          while (!seen(s)) await new Promise((r) => setTimeout(r, 10))
-        })(), `${s} reaching the consumer`)
+        const waitFor = (s: string): Promise<void> =>
+          within(
+            BOUND_MS,
+            (async () => {
+              while (!seen(s)) await new Promise((r) => setTimeout(r, 10))
+            })(),
+            `${s} reaching the consumer`,
+          )
 
         await waitFor(id('a3'))
         await client.create({ person_id: id('b1'), person_name: 'b1' })
@@ -367,7 +416,10 @@ for (const driver of TEST_DRIVERS) {
         controller.abort()
         await within(BOUND_MS, consuming, 'the consumer ending')
 
-        assert.deepEqual(ids(batches), ['a1', 'a2', 'a3', 'b1', 'b2', '-a1', 'c1'].map((s) => s.startsWith('-') ? `-${id(s.slice(1))}` : id(s)))
+        assert.deepEqual(
+          ids(batches),
+          ['a1', 'a2', 'a3', 'b1', 'b2', '-a1', 'c1'].map((s) => (s.startsWith('-') ? `-${id(s.slice(1))}` : id(s))),
+        )
         for (let i = 1; i < batches.length; i++) assert.equal(batches[i]!.since, batches[i - 1]!.next, 'each batch follows the one before')
         assert.ok(batches.every((b) => !b.reset))
         assert.ok(retries.length >= 1, 'the iterator met the server gone and retried')
@@ -473,26 +525,35 @@ for (const driver of TEST_DRIVERS) {
         const consuming = (async () => {
           for await (const batch of feed) batches.push(batch)
         })()
-        const eventually = (what: string, condition: () => boolean): Promise<void> => within(BOUND_MS, (async () => {
-          while (!condition()) await new Promise((r) => setTimeout(r, 10))
-        })(), what)
+        const eventually = (what: string, condition: () => boolean): Promise<void> =>
+          within(
+            BOUND_MS,
+            (async () => {
+              while (!condition()) await new Promise((r) => setTimeout(r, 10))
+            })(),
+            what,
+          )
 
         await eventually('the first batch', () => ids(batches).includes('before'))
         await dbProxy!.close()
         await eventually('a 503 retried', () => retried.some((e) => e instanceof ProblemError && e.status === 503))
         await dbProxy!.open()
         // the server's pool may need a try or two to reconnect: what a writer would do
-        await within(BOUND_MS, (async () => {
-          for (;;) {
-            try {
-              await client.create({ person_id: 'after', person_name: 'after the outage' })
-              return
-            } catch (error) {
-              if (!(error instanceof ProblemError && error.status === 503)) throw error
-              await new Promise((r) => setTimeout(r, 100))
+        await within(
+          BOUND_MS,
+          (async () => {
+            for (;;) {
+              try {
+                await client.create({ person_id: 'after', person_name: 'after the outage' })
+                return
+              } catch (error) {
+                if (!(error instanceof ProblemError && error.status === 503)) throw error
+                await new Promise((r) => setTimeout(r, 100))
+              }
             }
-          }
-        })(), 'a write after the outage')
+          })(),
+          'a write after the outage',
+        )
         await eventually('the write after the outage', () => ids(batches).includes('after'))
         controller.abort()
         await within(BOUND_MS, consuming, 'the consumer ending')
@@ -519,7 +580,9 @@ for (const driver of TEST_DRIVERS) {
       await Promise.all(processes.map(stopProcess))
       await database?.cleanup()
     })
-    beforeEach(() => { controller = new AbortController() })
+    beforeEach(() => {
+      controller = new AbortController()
+    })
     afterEach(() => controller.abort())
 
     it('wakes on a write made through the other process, and ends equal to the collection after concurrent random writes there', async () => {
@@ -529,15 +592,19 @@ for (const driver of TEST_DRIVERS) {
       try {
         await within(BOUND_MS, mirror.ready, 'the mirror catching up')
         // write only once a long poll is out, so that it is the write that answers it
-        await within(BOUND_MS, (async () => {
-          while (counting.inFlight() === 0) await new Promise((r) => setTimeout(r, 10))
-        })(), 'a long poll going out')
+        await within(
+          BOUND_MS,
+          (async () => {
+            while (counting.inFlight() === 0) await new Promise((r) => setTimeout(r, 10))
+          })(),
+          'a long poll going out',
+        )
         await new IfMatchClient({ baseUrl: writing }).create({ person_id: 'first', person_name: 'across processes' })
         await until(mirror, () => mirror.persons.has('first'), 'a write in the other process waking the long poll')
 
         await within(60_000, writeConcurrently(writing, 'shared-', 'sentinel'), 'the writers')
         await until(mirror, () => mirror.persons.has('sentinel'), 'the last write reaching the mirror')
-        assert.deepEqual((await feedAnswer(reading, mirror.next!)).body.changes, [], 'nothing after the mirror\'s token')
+        assert.deepEqual((await feedAnswer(reading, mirror.next!)).body.changes, [], "nothing after the mirror's token")
         const fromWriter = await collection(writing)
         assert.deepEqual(mirrored(mirror), fromWriter)
         assert.deepEqual(await collection(reading), fromWriter)
@@ -547,4 +614,3 @@ for (const driver of TEST_DRIVERS) {
     })
   })
 }
-

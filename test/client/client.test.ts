@@ -5,8 +5,16 @@
 import assert from 'node:assert/strict'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import {
-  AlreadyExistsError, ConflictError, IfMatchClient, MissingEtagError, NotFoundError,
-  PreconditionFailedError, PreconditionRequiredError, ProblemError, nextLink, type Person,
+  AlreadyExistsError,
+  ConflictError,
+  IfMatchClient,
+  MissingEtagError,
+  NotFoundError,
+  PreconditionFailedError,
+  PreconditionRequiredError,
+  ProblemError,
+  nextLink,
+  type Person,
 } from '../../src/client/client.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
 import { STALE } from '../helpers/stale-problem.js'
@@ -38,7 +46,7 @@ for (const driver of TEST_DRIVERS) {
     /** The person and ETag the server holds, read without any client. */
     async function stored(id: string): Promise<{ status: number; etag: string | null; body: Person | undefined }> {
       const response = await fetch(`${server.baseUrl}/persons/${id}`)
-      return { status: response.status, etag: response.headers.get('etag'), body: response.ok ? await response.json() as Person : undefined }
+      return { status: response.status, etag: response.headers.get('etag'), body: response.ok ? ((await response.json()) as Person) : undefined }
     }
 
     describe('get', () => {
@@ -51,10 +59,13 @@ for (const driver of TEST_DRIVERS) {
         assert.deepEqual(first, created)
         assert.deepEqual(second, created)
         const etag = client.etagOf(id)
-        assert.deepEqual((await wire.entries()).map((e) => [e.method, e.url, e.ifNoneMatch, e.status]), [
-          ['GET', `/persons/${id}`, etag, 304],
-          ['GET', `/persons/${id}`, etag, 304],
-        ])
+        assert.deepEqual(
+          (await wire.entries()).map((e) => [e.method, e.url, e.ifNoneMatch, e.status]),
+          [
+            ['GET', `/persons/${id}`, etag, 304],
+            ['GET', `/persons/${id}`, etag, 304],
+          ],
+        )
       })
 
       it('answers with the new value when someone else changed the person since it was cached', async () => {
@@ -65,7 +76,10 @@ for (const driver of TEST_DRIVERS) {
         wire.clear()
         const seen = await client.get(id)
         assert.equal(seen.person_name, 'Wim - update 1')
-        assert.deepEqual((await wire.entries()).map((e) => e.status), [200])
+        assert.deepEqual(
+          (await wire.entries()).map((e) => e.status),
+          [200],
+        )
         assert.equal(client.etagOf(id), (await stored(id)).etag)
       })
 
@@ -74,11 +88,17 @@ for (const driver of TEST_DRIVERS) {
         await other.create({ person_id: id, person_name: 'Ann' })
         wire.clear()
         assert.equal((await client.get(id)).person_name, 'Ann')
-        assert.deepEqual((await wire.entries()).map((e) => [e.ifNoneMatch, e.status]), [[undefined, 200]])
+        assert.deepEqual(
+          (await wire.entries()).map((e) => [e.ifNoneMatch, e.status]),
+          [[undefined, 200]],
+        )
       })
 
       it('throws a NotFoundError typed from the problem body for an absent person', async () => {
-        const error = await client.get('nobody').then(() => undefined, (e: unknown) => e)
+        const error = await client.get('nobody').then(
+          () => undefined,
+          (e: unknown) => e,
+        )
         assert.ok(error instanceof NotFoundError)
         assert.ok(error instanceof ProblemError)
         assert.equal(error.status, 404)
@@ -117,7 +137,10 @@ for (const driver of TEST_DRIVERS) {
         assert.deepEqual(again, first)
         const statuses = (await wire.entries()).map((e) => e.status)
         assert.ok(statuses.length >= 1)
-        assert.deepEqual(statuses, statuses.map(() => 304))
+        assert.deepEqual(
+          statuses,
+          statuses.map(() => 304),
+        )
       })
     })
 
@@ -129,13 +152,19 @@ for (const driver of TEST_DRIVERS) {
         assert.equal(client.etagOf(id), (await stored(id)).etag)
         wire.clear()
         await client.get(id)
-        assert.deepEqual((await wire.entries()).map((e) => e.status), [304])
+        assert.deepEqual(
+          (await wire.entries()).map((e) => e.status),
+          [304],
+        )
       })
 
       it('throws an AlreadyExistsError with the seed message when the id is taken', async () => {
         const id = newId()
         await other.create({ person_id: id, person_name: 'Wim' })
-        const error = await client.create({ person_id: id, person_name: 'Ann' }).then(() => undefined, (e: unknown) => e)
+        const error = await client.create({ person_id: id, person_name: 'Ann' }).then(
+          () => undefined,
+          (e: unknown) => e,
+        )
         assert.ok(error instanceof AlreadyExistsError)
         assert.equal(error.status, 409)
         assert.equal(error.message, `Person with ID ${id} already exists`)
@@ -151,7 +180,10 @@ for (const driver of TEST_DRIVERS) {
         wire.clear()
         const replaced = await client.replace(id, { person_name: 'Wim - update 1' })
         assert.equal(replaced.person_name, 'Wim - update 1')
-        assert.deepEqual((await wire.entries()).map((e) => [e.method, e.ifMatch, e.status]), [['PUT', seenEtag, 200]])
+        assert.deepEqual(
+          (await wire.entries()).map((e) => [e.method, e.ifMatch, e.status]),
+          [['PUT', seenEtag, 200]],
+        )
         const now = await stored(id)
         assert.equal(now.body?.person_name, 'Wim - update 1')
         assert.equal(client.etagOf(id), now.etag)
@@ -165,7 +197,10 @@ for (const driver of TEST_DRIVERS) {
         wire.clear()
         const patched = await client.patch(id, { person_name: 'Wim P.' })
         assert.equal(patched.person_name, 'Wim P.')
-        assert.deepEqual((await wire.entries()).map((e) => [e.method, e.ifMatch, e.status]), [['PATCH', seenEtag, 200]])
+        assert.deepEqual(
+          (await wire.entries()).map((e) => [e.method, e.ifMatch, e.status]),
+          [['PATCH', seenEtag, 200]],
+        )
         await client.patch(id, {})
         assert.equal((await stored(id)).body?.person_name, 'Wim P.')
       })
@@ -181,7 +216,10 @@ for (const driver of TEST_DRIVERS) {
           () => client.patch(id, { person_name: 'Wim - update 2' }),
           () => client.remove(id),
         ]) {
-          const error = await write().then(() => undefined, (e: unknown) => e)
+          const error = await write().then(
+            () => undefined,
+            (e: unknown) => e,
+          )
           assert.ok(error instanceof PreconditionFailedError)
           assert.equal(error.status, 412)
           assert.equal(error.title, 'Precondition Failed')
@@ -193,7 +231,10 @@ for (const driver of TEST_DRIVERS) {
       it('throws a PreconditionRequiredError (428) when it has seen no ETag for the person', async () => {
         const id = newId()
         await other.create({ person_id: id, person_name: 'Wim' })
-        const error = await client.replace(id, { person_name: 'blind' }).then(() => undefined, (e: unknown) => e)
+        const error = await client.replace(id, { person_name: 'blind' }).then(
+          () => undefined,
+          (e: unknown) => e,
+        )
         assert.ok(error instanceof PreconditionRequiredError)
         assert.equal(error.status, 428)
         assert.match(error.message, /If-Match/)
@@ -214,7 +255,10 @@ for (const driver of TEST_DRIVERS) {
         const seenEtag = client.etagOf(id)
         wire.clear()
         await client.remove(id)
-        assert.deepEqual((await wire.entries()).map((e) => [e.method, e.ifMatch, e.status]), [['DELETE', seenEtag, 204]])
+        assert.deepEqual(
+          (await wire.entries()).map((e) => [e.method, e.ifMatch, e.status]),
+          [['DELETE', seenEtag, 204]],
+        )
         assert.equal(client.etagOf(id), undefined)
         assert.equal((await stored(id)).status, 404)
         await assert.rejects(client.get(id), NotFoundError)
@@ -231,7 +275,13 @@ for (const driver of TEST_DRIVERS) {
         wire.clear()
         const updated = await client.update(id, increment)
         assert.equal(updated.person_name, '42')
-        assert.deepEqual((await wire.entries()).map((e) => [e.method, e.ifMatch, e.status]), [['GET', undefined, 200], ['PUT', etag, 200]])
+        assert.deepEqual(
+          (await wire.entries()).map((e) => [e.method, e.ifMatch, e.status]),
+          [
+            ['GET', undefined, 200],
+            ['PUT', etag, 200],
+          ],
+        )
       })
 
       it('after a 412 reads again and re-applies the change to the newer value', async () => {
@@ -248,7 +298,10 @@ for (const driver of TEST_DRIVERS) {
         assert.equal(updated.person_name, 'Wim by other + mine')
         assert.equal((await stored(id)).body?.person_name, 'Wim by other + mine')
         const puts = (await wire.entries()).filter((e) => e.method === 'PUT' && e.url === `/persons/${id}`)
-        assert.deepEqual(puts.map((e) => e.status), [200, 412, 200])
+        assert.deepEqual(
+          puts.map((e) => e.status),
+          [200, 412, 200],
+        )
       })
 
       it('16 parallel updates from one client that each increment a counter end at exactly 16', async () => {
@@ -257,7 +310,10 @@ for (const driver of TEST_DRIVERS) {
         const results = await Promise.all(Array.from({ length: 16 }, () => client.update(id, increment)))
         assert.equal((await stored(id)).body?.person_name, '16')
         // every write saw a different value: none was lost
-        assert.deepEqual(results.map((p) => Number(p.person_name)).sort((a, b) => a - b), Array.from({ length: 16 }, (_, i) => i + 1))
+        assert.deepEqual(
+          results.map((p) => Number(p.person_name)).sort((a, b) => a - b),
+          Array.from({ length: 16 }, (_, i) => i + 1),
+        )
       })
 
       it('16 parallel updates from 16 clients that each increment a counter end at exactly 16', async () => {
@@ -272,12 +328,21 @@ for (const driver of TEST_DRIVERS) {
         const id = newId()
         await other.create({ person_id: id, person_name: 'start' })
         let round = 0
-        const error = await client.update(id, async (current) => {
-          round++
-          // every time, another writer gets in first
-          await other.replace(id, { person_name: `other ${round}` })
-          return { person_name: `${current.person_name} + mine` }
-        }, { maxAttempts: 3, baseDelayMs: 1 }).then(() => undefined, (e: unknown) => e)
+        const error = await client
+          .update(
+            id,
+            async (current) => {
+              round++
+              // every time, another writer gets in first
+              await other.replace(id, { person_name: `other ${round}` })
+              return { person_name: `${current.person_name} + mine` }
+            },
+            { maxAttempts: 3, baseDelayMs: 1 },
+          )
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          )
         assert.ok(error instanceof ConflictError)
         assert.ok(error instanceof PreconditionFailedError)
         assert.equal(error.status, 412)
@@ -289,12 +354,21 @@ for (const driver of TEST_DRIVERS) {
         assert.equal(now.body?.person_name, 'other 3')
         // each round: the other writer's PUT wins, then this client's loses
         const puts = (await wire.entries()).filter((e) => e.method === 'PUT' && e.url === `/persons/${id}`)
-        assert.deepEqual(puts.map((e) => e.status), [200, 412, 200, 412, 200, 412])
+        assert.deepEqual(
+          puts.map((e) => e.status),
+          [200, 412, 200, 412, 200, 412],
+        )
       })
 
       it('does not retry what is not a 412: an absent person is a NotFoundError and the change never runs', async () => {
         let ran = false
-        await assert.rejects(client.update('nobody', (p) => { ran = true; return p }), NotFoundError)
+        await assert.rejects(
+          client.update('nobody', (p) => {
+            ran = true
+            return p
+          }),
+          NotFoundError,
+        )
         assert.equal(ran, false)
       })
     })
@@ -318,7 +392,10 @@ for (const driver of TEST_DRIVERS) {
       const prefixed = new IfMatchClient({ baseUrl: `${server.baseUrl}/api` })
       wire.clear()
       await assert.rejects(prefixed.get('x'), NotFoundError)
-      assert.deepEqual((await wire.entries()).map((e) => e.url), ['/api/persons/x'])
+      assert.deepEqual(
+        (await wire.entries()).map((e) => e.url),
+        ['/api/persons/x'],
+      )
     })
   })
 }

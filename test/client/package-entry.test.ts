@@ -91,10 +91,14 @@ describe('the package entry point ifmatch/client', () => {
 
   it('comes with types that a strict TypeScript project checks against', async () => {
     writeFileSync(join(dir.path, 'typed.ts'), TYPED)
-    const result = await run(process.execPath, [
-      TSC, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext',
-      '--target', 'es2022', '--lib', 'es2023,dom', 'typed.ts',
-    ], { cwd: dir.path }).then(() => 'ok', (error: { stdout: string }) => error.stdout)
+    const result = await run(
+      process.execPath,
+      [TSC, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--lib', 'es2023,dom', 'typed.ts'],
+      { cwd: dir.path },
+    ).then(
+      () => 'ok',
+      (error: { stdout: string }) => error.stdout,
+    )
     assert.equal(result, 'ok')
   })
 })

@@ -29,8 +29,9 @@ function tag(member: string): EntityTag {
 }
 
 // RFC 9110 §8.8.3: etagc = %x21 / %x23-7E / obs-text
-const ETAGC = [0x21, ...Array.from({ length: 0x7e - 0x23 + 1 }, (_, i) => 0x23 + i),
-  ...Array.from({ length: 0xff - 0x80 + 1 }, (_, i) => 0x80 + i)].map((code) => String.fromCharCode(code))
+const ETAGC = [0x21, ...Array.from({ length: 0x7e - 0x23 + 1 }, (_, i) => 0x23 + i), ...Array.from({ length: 0xff - 0x80 + 1 }, (_, i) => 0x80 + i)].map(
+  (code) => String.fromCharCode(code),
+)
 
 const ONE_MB = 1_000_000
 
@@ -41,7 +42,7 @@ describe('parseEntityTag', () => {
       { name: 'reads a weak tag', member: 'W/"abc"', expected: weak('abc') },
       { name: 'reads an empty quoted tag', member: '""', expected: strong('') },
       { name: 'reads an empty weak tag', member: 'W/""', expected: weak('') },
-      { name: 'reads an unquoted tag leniently, as the seed\'s curl sends it', member: '42e98b', expected: strong('42e98b') },
+      { name: "reads an unquoted tag leniently, as the seed's curl sends it", member: '42e98b', expected: strong('42e98b') },
       { name: 'reads an unquoted weak tag leniently', member: 'W/42e98b', expected: weak('42e98b') },
       { name: 'keeps a comma inside the quotes as part of the tag', member: '"a,b"', expected: strong('a,b') },
       { name: 'reads a quoted star as an ordinary tag', member: '"*"', expected: strong('*') },
@@ -49,9 +50,10 @@ describe('parseEntityTag', () => {
       { name: 'accepts obs-text (%x80-FF)', member: '"\x80\xe9\xff"', expected: strong('\x80\xe9\xff') },
       { name: 'keeps a slash that is not a leading W/', member: '"a/W/b"', expected: strong('a/W/b') },
     ]
-    for (const c of cases) it(c.name, () => {
-      assert.deepEqual(parseEntityTag(c.member), c.expected)
-    })
+    for (const c of cases)
+      it(c.name, () => {
+        assert.deepEqual(parseEntityTag(c.member), c.expected)
+      })
   })
 
   describe('with a malformed member', () => {
@@ -78,9 +80,10 @@ describe('parseEntityTag', () => {
       { name: 'refuses a doubled weak prefix', member: 'W/W/"a"' },
       { name: 'refuses the unquoted star, which is the any-form and not a tag', member: '*' },
     ]
-    for (const c of cases) it(c.name, () => {
-      assert.equal(parseEntityTag(c.member), undefined)
-    })
+    for (const c of cases)
+      it(c.name, () => {
+        assert.equal(parseEntityTag(c.member), undefined)
+      })
   })
 
   it('accepts every etagc and refuses every other code point up to U+00FF', () => {
@@ -99,9 +102,10 @@ describe('parseEntityTagList', () => {
       { name: 'reads * with spaces around it as any', value: '  *  ' },
       { name: 'reads * with tabs around it as any', value: '\t*\t' },
     ]
-    for (const c of cases) it(c.name, () => {
-      assert.deepEqual(parseEntityTagList(c.value), { any: true, tags: [], malformed: false })
-    })
+    for (const c of cases)
+      it(c.name, () => {
+        assert.deepEqual(parseEntityTagList(c.value), { any: true, tags: [], malformed: false })
+      })
 
     it('refuses * as a member of a longer list, keeping the other members', () => {
       assert.deepEqual(parseEntityTagList('"a", *'), { any: false, tags: [strong('a')], malformed: true })
@@ -117,7 +121,7 @@ describe('parseEntityTagList', () => {
   describe('with a well-formed list', () => {
     const cases = [
       { name: 'reads one quoted tag', value: '"a"', tags: [strong('a')] },
-      { name: 'reads an unquoted tag, as the seed\'s curl sends it', value: '42e98b6a', tags: [strong('42e98b6a')] },
+      { name: "reads an unquoted tag, as the seed's curl sends it", value: '42e98b6a', tags: [strong('42e98b6a')] },
       { name: 'reads strong, weak and unquoted members in order', value: '"a", W/"b", c', tags: [strong('a'), weak('b'), strong('c')] },
       { name: 'allows no white space after the comma', value: '"a","b"', tags: [strong('a'), strong('b')] },
       { name: 'allows spaces and tabs around members', value: ' \t"a" \t,\t "b"\t ', tags: [strong('a'), strong('b')] },
@@ -129,9 +133,10 @@ describe('parseEntityTagList', () => {
       { name: 'keeps a weak tag with a comma inside', value: 'W/"a,b", "c"', tags: [weak('a,b'), strong('c')] },
       { name: 'reads the empty quoted tag', value: '"", "a"', tags: [strong(''), strong('a')] },
     ]
-    for (const c of cases) it(c.name, () => {
-      assert.deepEqual(parseEntityTagList(c.value), { any: false, tags: c.tags, malformed: false })
-    })
+    for (const c of cases)
+      it(c.name, () => {
+        assert.deepEqual(parseEntityTagList(c.value), { any: false, tags: c.tags, malformed: false })
+      })
   })
 
   describe('with a malformed field', () => {
@@ -149,9 +154,10 @@ describe('parseEntityTagList', () => {
       { name: 'marks a trailing W/ member malformed', value: '"a", W/', tags: [strong('a')] },
       { name: 'marks a lowercase weak prefix malformed', value: 'w/"a"', tags: [] },
     ]
-    for (const c of cases) it(c.name, () => {
-      assert.deepEqual(parseEntityTagList(c.value), { any: false, tags: c.tags, malformed: true })
-    })
+    for (const c of cases)
+      it(c.name, () => {
+        assert.deepEqual(parseEntityTagList(c.value), { any: false, tags: c.tags, malformed: true })
+      })
   })
 
   describe(`with more than MAX_LIST_MEMBERS (${MAX_LIST_MEMBERS}) members`, () => {
@@ -164,7 +170,7 @@ describe('parseEntityTagList', () => {
     })
 
     it('does not count empty members towards the bound', () => {
-      const list = parseEntityTagList(members(MAX_LIST_MEMBERS).join(',,,') + ',,,')
+      const list = parseEntityTagList(`${members(MAX_LIST_MEMBERS).join(',,,')},,,`)
       assert.equal(list.tags.length, MAX_LIST_MEMBERS)
       assert.equal(list.malformed, false)
     })
@@ -172,13 +178,19 @@ describe('parseEntityTagList', () => {
     it('keeps the first MAX_LIST_MEMBERS members and marks the list malformed', () => {
       const list = parseEntityTagList(members(MAX_LIST_MEMBERS + 1).join(', '))
       assert.equal(list.malformed, true)
-      assert.deepEqual(list.tags, members(MAX_LIST_MEMBERS).map((_, i) => strong(`t${i}`)))
+      assert.deepEqual(
+        list.tags,
+        members(MAX_LIST_MEMBERS).map((_, i) => strong(`t${i}`)),
+      )
     })
 
     it('ignores a member past the bound even when it would match', () => {
       const current: CurrentValidators = { etag: strong(`t${MAX_LIST_MEMBERS}`), lastModified: 0 }
       const value = members(MAX_LIST_MEMBERS + 1).join(', ')
-      assert.equal(parseEntityTagList(value).tags.some((t) => t.opaque === current.etag.opaque), false)
+      assert.equal(
+        parseEntityTagList(value).tags.some((t) => t.opaque === current.etag.opaque),
+        false,
+      )
       // a plain non-match for If-None-Match, a failed If-Match
       assert.equal(ifNoneMatchHolds(value, current), true)
       assert.equal(ifMatchHolds(value, current), false)
@@ -191,17 +203,18 @@ describe('parseEntityTagList', () => {
       { name: 'returns for a million quotes', value: '"'.repeat(ONE_MB), tags: 0, malformed: true },
       { name: 'returns for a million commas', value: ','.repeat(ONE_MB), tags: 0, malformed: false },
       { name: 'returns for a million spaces', value: ' '.repeat(ONE_MB), tags: 0, malformed: true },
-      { name: 'returns for an opening quote followed by a million commas', value: '"' + ','.repeat(ONE_MB), tags: 0, malformed: true },
+      { name: 'returns for an opening quote followed by a million commas', value: `"${','.repeat(ONE_MB)}`, tags: 0, malformed: true },
       { name: 'returns for W/" repeated', value: 'W/"'.repeat(Math.floor(ONE_MB / 3)), tags: 0, malformed: true },
       { name: 'returns for a quarter of a million tags, keeping the bound', value: '"a",'.repeat(ONE_MB / 4), tags: MAX_LIST_MEMBERS, malformed: true },
       { name: 'returns for two hundred thousand malformed members', value: '"a b",'.repeat(Math.floor(ONE_MB / 6)), tags: 0, malformed: true },
     ]
-    for (const c of cases) it(c.name, () => {
-      const list = parseEntityTagList(c.value)
-      assert.equal(list.any, false)
-      assert.equal(list.tags.length, c.tags)
-      assert.equal(list.malformed, c.malformed)
-    })
+    for (const c of cases)
+      it(c.name, () => {
+        const list = parseEntityTagList(c.value)
+        assert.equal(list.any, false)
+        assert.equal(list.tags.length, c.tags)
+        assert.equal(list.malformed, c.malformed)
+      })
 
     it('returns for W/ repeated, never matching an ordinary ETag', () => {
       const value = 'W/'.repeat(ONE_MB / 2)
@@ -216,25 +229,29 @@ describe('parseEntityTagList', () => {
 
   describe('for any input', () => {
     it('returns at most MAX_LIST_MEMBERS tags, each made of etagc only', () => {
-      fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (value) => {
-        const list = parseEntityTagList(value)
-        assert.ok(list.tags.length <= MAX_LIST_MEMBERS)
-        if (list.any) assert.deepEqual(list.tags, [])
-        for (const t of list.tags) for (const ch of t.opaque) assert.ok(ETAGC.includes(ch))
-      }), { seed: 9110, numRuns: 500 })
+      fc.assert(
+        fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (value) => {
+          const list = parseEntityTagList(value)
+          assert.ok(list.tags.length <= MAX_LIST_MEMBERS)
+          if (list.any) assert.deepEqual(list.tags, [])
+          for (const t of list.tags) for (const ch of t.opaque) assert.ok(ETAGC.includes(ch))
+        }),
+        { seed: 9110, numRuns: 500 },
+      )
     })
 
     it('reads back any list of formatted tags', () => {
-      const arbTag = fc.tuple(fc.boolean(), fc.string({ unit: fc.constantFrom(...ETAGC), maxLength: 12 }))
+      const arbTag = fc
+        .tuple(fc.boolean(), fc.string({ unit: fc.constantFrom(...ETAGC), maxLength: 12 }))
         .map(([isWeak, opaque]): EntityTag => ({ weak: isWeak, opaque }))
       const arbOws = fc.constantFrom('', ' ', '\t', ' \t ')
-      fc.assert(fc.property(
-        fc.array(fc.tuple(arbTag, arbOws, arbOws), { minLength: 1, maxLength: MAX_LIST_MEMBERS }),
-        (members) => {
+      fc.assert(
+        fc.property(fc.array(fc.tuple(arbTag, arbOws, arbOws), { minLength: 1, maxLength: MAX_LIST_MEMBERS }), (members) => {
           const value = members.map(([t, before, after]) => before + formatEntityTag(t) + after).join(',')
           assert.deepEqual(parseEntityTagList(value), { any: false, tags: members.map(([t]) => t), malformed: false })
-        },
-      ), { seed: 9110, numRuns: 300 })
+        }),
+        { seed: 9110, numRuns: 300 },
+      )
     })
   })
 })
@@ -246,9 +263,10 @@ describe('formatEntityTag', () => {
     { name: 'quotes an empty tag', tag: strong(''), expected: '""' },
     { name: 'keeps a comma inside the quotes', tag: strong('a,b'), expected: '"a,b"' },
   ]
-  for (const c of cases) it(c.name, () => {
-    assert.equal(formatEntityTag(c.tag), c.expected)
-  })
+  for (const c of cases)
+    it(c.name, () => {
+      assert.equal(formatEntityTag(c.tag), c.expected)
+    })
 
   it('gives back what parseEntityTag reads', () => {
     for (const c of cases) assert.deepEqual(parseEntityTag(formatEntityTag(c.tag)), c.tag)
@@ -263,13 +281,14 @@ describe('strongMatch and weakMatch', () => {
       { name: 'a weak and a strong tag with the same value match weakly only', a: 'W/"1"', b: '"1"', strong: false, weak: true },
       { name: 'two strong tags with the same value match both ways', a: '"1"', b: '"1"', strong: true, weak: true },
     ]
-    for (const c of cases) it(c.name, () => {
-      assert.equal(strongMatch(tag(c.a), tag(c.b)), c.strong)
-      assert.equal(weakMatch(tag(c.a), tag(c.b)), c.weak)
-      // both comparisons are symmetric
-      assert.equal(strongMatch(tag(c.b), tag(c.a)), c.strong)
-      assert.equal(weakMatch(tag(c.b), tag(c.a)), c.weak)
-    })
+    for (const c of cases)
+      it(c.name, () => {
+        assert.equal(strongMatch(tag(c.a), tag(c.b)), c.strong)
+        assert.equal(weakMatch(tag(c.a), tag(c.b)), c.weak)
+        // both comparisons are symmetric
+        assert.equal(strongMatch(tag(c.b), tag(c.a)), c.strong)
+        assert.equal(weakMatch(tag(c.b), tag(c.a)), c.weak)
+      })
   })
 
   describe('beyond the RFC table', () => {
@@ -282,9 +301,10 @@ describe('strongMatch and weakMatch', () => {
       { name: 'a quoted star matches only a quoted star', a: '"*"', b: '"x"', strong: false, weak: false },
       { name: 'two empty tags match', a: '""', b: '""', strong: true, weak: true },
     ]
-    for (const c of cases) it(c.name, () => {
-      assert.equal(strongMatch(tag(c.a), tag(c.b)), c.strong)
-      assert.equal(weakMatch(tag(c.a), tag(c.b)), c.weak)
-    })
+    for (const c of cases)
+      it(c.name, () => {
+        assert.equal(strongMatch(tag(c.a), tag(c.b)), c.strong)
+        assert.equal(weakMatch(tag(c.a), tag(c.b)), c.weak)
+      })
   })
 })

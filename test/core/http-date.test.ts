@@ -30,9 +30,10 @@ describe('parseHttpDate', () => {
       // be robust); the date fixes the instant, so a mismatched weekday is not a reason to refuse it
       { name: 'accepts a weekday name that does not match the date', value: 'Mon, 06 Nov 1994 08:49:37 GMT', expected: EXAMPLE },
     ]
-    for (const c of cases) it(c.name, () => {
-      assert.equal(parseHttpDate(c.value, NOW), c.expected)
-    })
+    for (const c of cases)
+      it(c.name, () => {
+        assert.equal(parseHttpDate(c.value, NOW), c.expected)
+      })
 
     it('reads every day name and every month name', () => {
       const days = ['Thu', 'Sun', 'Sun', 'Wed', 'Fri', 'Mon', 'Wed', 'Sat', 'Tue', 'Thu', 'Sun', 'Tue']
@@ -69,46 +70,65 @@ describe('parseHttpDate', () => {
       const cases = [
         {
           name: 'keeps a year in the past within this century',
-          value: 'Thursday, 01-Jan-26 00:00:00 GMT', now: NOW, expected: Date.UTC(2026, 0, 1),
+          value: 'Thursday, 01-Jan-26 00:00:00 GMT',
+          now: NOW,
+          expected: Date.UTC(2026, 0, 1),
         },
         {
           name: 'keeps a year less than 50 years in the future',
-          value: 'Wednesday, 01-Jan-76 00:00:00 GMT', now: NOW, expected: Date.UTC(2076, 0, 1),
+          value: 'Wednesday, 01-Jan-76 00:00:00 GMT',
+          now: NOW,
+          expected: Date.UTC(2076, 0, 1),
         },
         {
           name: 'moves a year more than 50 years in the future back a century',
-          value: 'Saturday, 01-Jan-77 00:00:00 GMT', now: NOW, expected: Date.UTC(1977, 0, 1),
+          value: 'Saturday, 01-Jan-77 00:00:00 GMT',
+          now: NOW,
+          expected: Date.UTC(1977, 0, 1),
         },
         {
           name: 'reads 00 as 2000 in 2026',
-          value: 'Saturday, 01-Jan-00 00:00:00 GMT', now: NOW, expected: Date.UTC(2000, 0, 1),
+          value: 'Saturday, 01-Jan-00 00:00:00 GMT',
+          now: NOW,
+          expected: Date.UTC(2000, 0, 1),
         },
         {
           name: 'reads 99 as 1999 in 2026',
-          value: 'Friday, 31-Dec-99 23:59:59 GMT', now: NOW, expected: Date.UTC(1999, 11, 31, 23, 59, 59),
+          value: 'Friday, 31-Dec-99 23:59:59 GMT',
+          now: NOW,
+          expected: Date.UTC(1999, 11, 31, 23, 59, 59),
         },
         {
           name: 'depends on now: 94 is 1994 in 2026',
-          value: 'Sunday, 06-Nov-94 08:49:37 GMT', now: Date.UTC(2026, 0, 1), expected: EXAMPLE,
+          value: 'Sunday, 06-Nov-94 08:49:37 GMT',
+          now: Date.UTC(2026, 0, 1),
+          expected: EXAMPLE,
         },
         {
           name: 'depends on now: 94 is 2094 in 2060',
-          value: 'Saturday, 06-Nov-94 08:49:37 GMT', now: Date.UTC(2060, 0, 1), expected: Date.UTC(2094, 10, 6, 8, 49, 37),
+          value: 'Saturday, 06-Nov-94 08:49:37 GMT',
+          now: Date.UTC(2060, 0, 1),
+          expected: Date.UTC(2094, 10, 6, 8, 49, 37),
         },
         // the rule is about the timestamp, not the year: 31 Dec 2076 is almost 51 years after 1 Jan 2026
         {
           name: 'moves a timestamp more than 50 years ahead back a century even within the 50th year',
-          value: 'Friday, 31-Dec-76 12:00:00 GMT', now: Date.UTC(2026, 0, 1), expected: Date.UTC(1976, 11, 31, 12),
+          value: 'Friday, 31-Dec-76 12:00:00 GMT',
+          now: Date.UTC(2026, 0, 1),
+          expected: Date.UTC(1976, 11, 31, 12),
         },
         // one day ahead is not "more than 50 years in the future": it stays in the future
         {
-          name: 'reads a date one day after now as the next century\'s, not 99 years ago',
-          value: 'Saturday, 01-Jan-00 00:00:00 GMT', now: Date.UTC(1999, 11, 31), expected: Date.UTC(2000, 0, 1),
+          name: "reads a date one day after now as the next century's, not 99 years ago",
+          value: 'Saturday, 01-Jan-00 00:00:00 GMT',
+          now: Date.UTC(1999, 11, 31),
+          expected: Date.UTC(2000, 0, 1),
         },
       ]
-      for (const c of cases) it(c.name, () => {
-        assert.equal(parseHttpDate(c.value, c.now), c.expected)
-      })
+      for (const c of cases)
+        it(c.name, () => {
+          assert.equal(parseHttpDate(c.value, c.now), c.expected)
+        })
     })
   })
 
@@ -119,9 +139,10 @@ describe('parseHttpDate', () => {
       { name: 'reads a zero-padded day, which date3 also allows as 2DIGIT', value: 'Sun Nov 06 08:49:37 1994', expected: EXAMPLE },
       { name: 'reads the epoch', value: 'Thu Jan  1 00:00:00 1970', expected: 0 },
     ]
-    for (const c of cases) it(c.name, () => {
-      assert.equal(parseHttpDate(c.value, NOW), c.expected)
-    })
+    for (const c of cases)
+      it(c.name, () => {
+        assert.equal(parseHttpDate(c.value, NOW), c.expected)
+      })
   })
 
   describe('with a value that is not an HTTP-date', () => {
@@ -172,12 +193,13 @@ describe('parseHttpDate', () => {
       { name: 'refuses an ISO 8601 timestamp', value: '1994-11-06T08:49:37Z' },
       { name: 'refuses a number of seconds', value: '784111777' },
       { name: 'refuses full-width digits', value: 'Sun, ０６ Nov 1994 08:49:37 GMT' },
-      { name: 'refuses a value longer than any HTTP-date', value: 'Sun, 06 Nov 1994 08:49:37 GMT' + 'x'.repeat(40) },
+      { name: 'refuses a value longer than any HTTP-date', value: `Sun, 06 Nov 1994 08:49:37 GMT${'x'.repeat(40)}` },
       { name: 'refuses a 1 MB value', value: 'Sun, 06 Nov 1994 08:49:37 GMT'.repeat(35_000) },
     ]
-    for (const c of cases) it(c.name, () => {
-      assert.equal(parseHttpDate(c.value, NOW), undefined)
-    })
+    for (const c of cases)
+      it(c.name, () => {
+        assert.equal(parseHttpDate(c.value, NOW), undefined)
+      })
   })
 
   it('uses the current time when now is not given', () => {
@@ -196,9 +218,10 @@ describe('formatHttpDate', () => {
     { name: 'shows the second a time before 1970 falls in', ms: -1, expected: 'Wed, 31 Dec 1969 23:59:59 GMT' },
     { name: 'zero-pads a year below 1000', ms: Date.UTC(999, 0, 1), expected: 'Tue, 01 Jan 0999 00:00:00 GMT' },
   ]
-  for (const c of cases) it(c.name, () => {
-    assert.equal(formatHttpDate(c.ms), c.expected)
-  })
+  for (const c of cases)
+    it(c.name, () => {
+      assert.equal(formatHttpDate(c.ms), c.expected)
+    })
 
   describe('round-tripping through parseHttpDate', () => {
     const cases = [
@@ -209,18 +232,22 @@ describe('formatHttpDate', () => {
       { name: 'gives back 29 February 2000', ms: Date.UTC(2000, 1, 29, 23, 59, 59, 999) },
       { name: 'gives back the last second of year 9999', ms: Date.UTC(9999, 11, 31, 23, 59, 59) },
     ]
-    for (const c of cases) it(c.name, () => {
-      assert.equal(parseHttpDate(formatHttpDate(c.ms), NOW), toHttpDatePrecision(c.ms))
-    })
+    for (const c of cases)
+      it(c.name, () => {
+        assert.equal(parseHttpDate(formatHttpDate(c.ms), NOW), toHttpDatePrecision(c.ms))
+      })
 
     it('gives back any time in years 0000 to 9999 at second precision, as an IMF-fixdate', () => {
       const min = Date.parse('0000-01-01T00:00:00Z') // Date.UTC would read year 0 as 1900
       const max = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
-      fc.assert(fc.property(fc.integer({ min, max }), (ms) => {
-        const text = formatHttpDate(ms)
-        assert.match(text, IMF_FIXDATE_LAYOUT)
-        assert.equal(parseHttpDate(text, NOW), toHttpDatePrecision(ms))
-      }), { seed: 9110, numRuns: 1000 })
+      fc.assert(
+        fc.property(fc.integer({ min, max }), (ms) => {
+          const text = formatHttpDate(ms)
+          assert.match(text, IMF_FIXDATE_LAYOUT)
+          assert.equal(parseHttpDate(text, NOW), toHttpDatePrecision(ms))
+        }),
+        { seed: 9110, numRuns: 1000 },
+      )
     })
   })
 })
@@ -234,9 +261,10 @@ describe('toHttpDatePrecision', () => {
     { name: 'goes down to the second a time before 1970 falls in', ms: -1, expected: -1000 },
     { name: 'keeps a whole second before 1970', ms: -1000, expected: -1000 },
   ]
-  for (const c of cases) it(c.name, () => {
-    assert.equal(toHttpDatePrecision(c.ms), c.expected)
-  })
+  for (const c of cases)
+    it(c.name, () => {
+      assert.equal(toHttpDatePrecision(c.ms), c.expected)
+    })
 
   it('agrees with the second formatHttpDate shows', () => {
     for (const ms of [-1, -999, -1001, 1, 999, 1001, EXAMPLE + 1]) {

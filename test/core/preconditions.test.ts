@@ -32,20 +32,19 @@ type Method = (typeof METHODS)[number]
 const PROCEED: PreconditionDecision = { outcome: 'proceed' }
 const NOT_MODIFIED: PreconditionDecision = { outcome: 'not-modified' }
 const REQUIRED: PreconditionDecision = { outcome: 'precondition-required' }
-const FAILED_IF_MATCH: PreconditionDecision =
-  { outcome: 'precondition-failed', failed: { field: 'if-match', becauseWeak: false } }
-const FAILED_IF_MATCH_WEAK: PreconditionDecision =
-  { outcome: 'precondition-failed', failed: { field: 'if-match', becauseWeak: true } }
-const FAILED_IF_UNMODIFIED_SINCE: PreconditionDecision =
-  { outcome: 'precondition-failed', failed: { field: 'if-unmodified-since' } }
-const FAILED_IF_NONE_MATCH: PreconditionDecision =
-  { outcome: 'precondition-failed', failed: { field: 'if-none-match' } }
+const FAILED_IF_MATCH: PreconditionDecision = { outcome: 'precondition-failed', failed: { field: 'if-match', becauseWeak: false } }
+const FAILED_IF_MATCH_WEAK: PreconditionDecision = { outcome: 'precondition-failed', failed: { field: 'if-match', becauseWeak: true } }
+const FAILED_IF_UNMODIFIED_SINCE: PreconditionDecision = { outcome: 'precondition-failed', failed: { field: 'if-unmodified-since' } }
+const FAILED_IF_NONE_MATCH: PreconditionDecision = { outcome: 'precondition-failed', failed: { field: 'if-none-match' } }
 
 function says(decision: PreconditionDecision): string {
   switch (decision.outcome) {
-    case 'proceed': return 'proceeds'
-    case 'not-modified': return 'answers 304 Not Modified'
-    case 'precondition-required': return 'answers 428 Precondition Required'
+    case 'proceed':
+      return 'proceeds'
+    case 'not-modified':
+      return 'answers 304 Not Modified'
+    case 'precondition-required':
+      return 'answers 428 Precondition Required'
     case 'precondition-failed': {
       const { failed } = decision
       if (failed.field === 'if-match') {
@@ -69,19 +68,20 @@ interface Row {
 }
 
 function expectedFor(row: Row, method: Method): PreconditionDecision {
-  return method === 'GET' || method === 'HEAD' ? row.safe : row.unsafe ?? row.safe
+  return method === 'GET' || method === 'HEAD' ? row.safe : (row.unsafe ?? row.safe)
 }
 
 function runMatrix(rows: readonly Row[]): void {
-  for (const row of rows) describe(row.name, () => {
-    for (const method of METHODS) {
-      const expected = expectedFor(row, method)
-      it(`${says(expected)} for ${method}`, () => {
-        const current = row.current === undefined ? CURRENT : row.current
-        assert.deepEqual(evaluatePreconditions({ method, headers: row.headers, current }), expected)
-      })
-    }
-  })
+  for (const row of rows)
+    describe(row.name, () => {
+      for (const method of METHODS) {
+        const expected = expectedFor(row, method)
+        it(`${says(expected)} for ${method}`, () => {
+          const current = row.current === undefined ? CURRENT : row.current
+          assert.deepEqual(evaluatePreconditions({ method, headers: row.headers, current }), expected)
+        })
+      }
+    })
 }
 
 describe('evaluatePreconditions', () => {
@@ -125,7 +125,11 @@ describe('evaluatePreconditions', () => {
       { name: 'with a control character', headers: { ifMatch: '"v2\x00"' }, safe: FAILED_IF_MATCH },
       // RFC 9110 §5.6.3: OWS is SP / HTAB; a no-break space makes the field malformed, not `*`
       { name: 'with * after a no-break space', headers: { ifMatch: '\u00a0*' }, safe: FAILED_IF_MATCH },
-      { name: 'with more than MAX_LIST_MEMBERS tags, the current one first', headers: { ifMatch: ['"v2"', ...Array.from({ length: 70 }, (_, i) => `"x${i}"`)].join(', ') }, safe: FAILED_IF_MATCH },
+      {
+        name: 'with more than MAX_LIST_MEMBERS tags, the current one first',
+        headers: { ifMatch: ['"v2"', ...Array.from({ length: 70 }, (_, i) => `"x${i}"`)].join(', ') },
+        safe: FAILED_IF_MATCH,
+      },
     ])
   })
 
@@ -311,21 +315,26 @@ describe('evaluatePreconditions', () => {
       { name: 'with a weak If-Match tag', headers: { ifMatch: 'W/"v2"' }, expected: FAILED_IF_MATCH_WEAK },
       // an empty If-Match is present, and false
       { name: 'with an empty If-Match', headers: { ifMatch: '' }, expected: FAILED_IF_MATCH },
-      { name: 'with the current If-Match tag and a failing If-Unmodified-Since, which it replaces', headers: { ifMatch: '"v2"', ifUnmodifiedSince: SECOND_BEFORE }, expected: PROCEED },
+      {
+        name: 'with the current If-Match tag and a failing If-Unmodified-Since, which it replaces',
+        headers: { ifMatch: '"v2"', ifUnmodifiedSince: SECOND_BEFORE },
+        expected: PROCEED,
+      },
       { name: 'on an absent resource without conditional fields', headers: {}, current: null, expected: PROCEED },
       { name: 'on an absent resource with If-None-Match: *', headers: { ifNoneMatch: '*' }, current: null, expected: PROCEED },
       { name: 'on an absent resource with If-Unmodified-Since', headers: { ifUnmodifiedSince: SECOND_BEFORE }, current: null, expected: PROCEED },
     ]
-    for (const row of rows) describe(row.name, () => {
-      for (const method of WRITE_METHODS) {
-        const expected = method === 'PUT' ? row.put ?? row.expected : row.expected
-        it(`${says(expected)} for ${method}`, () => {
-          const current = row.current === undefined ? CURRENT : row.current
-          const decision = evaluatePreconditions({ method, headers: row.headers, current, requirePrecondition: true })
-          assert.deepEqual(decision, expected)
-        })
-      }
-    })
+    for (const row of rows)
+      describe(row.name, () => {
+        for (const method of WRITE_METHODS) {
+          const expected = method === 'PUT' ? (row.put ?? row.expected) : row.expected
+          it(`${says(expected)} for ${method}`, () => {
+            const current = row.current === undefined ? CURRENT : row.current
+            const decision = evaluatePreconditions({ method, headers: row.headers, current, requirePrecondition: true })
+            assert.deepEqual(decision, expected)
+          })
+        }
+      })
 
     it('is off unless asked for', () => {
       for (const method of WRITE_METHODS) {
@@ -352,9 +361,10 @@ describe('ifMatchHolds', () => {
     { name: 'fails for an empty field', value: '', current: CURRENT, holds: false },
     { name: 'fails for a malformed field that lists the current tag', value: '"v2", "a b"', current: CURRENT, holds: false },
   ]
-  for (const c of cases) it(c.name, () => {
-    assert.equal(ifMatchHolds(c.value, c.current), c.holds)
-  })
+  for (const c of cases)
+    it(c.name, () => {
+      assert.equal(ifMatchHolds(c.value, c.current), c.holds)
+    })
 })
 
 describe('ifNoneMatchHolds', () => {
@@ -373,7 +383,8 @@ describe('ifNoneMatchHolds', () => {
     { name: 'holds for an empty field', value: '', current: CURRENT, holds: true },
     { name: 'holds for a malformed field', value: '"v2', current: CURRENT, holds: true },
   ]
-  for (const c of cases) it(c.name, () => {
-    assert.equal(ifNoneMatchHolds(c.value, c.current), c.holds)
-  })
+  for (const c of cases)
+    it(c.name, () => {
+      assert.equal(ifNoneMatchHolds(c.value, c.current), c.holds)
+    })
 })

@@ -60,7 +60,7 @@ async function heldLongPolls(server: RunningServer): Promise<number> {
 
 async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + LIVE_TIMEOUT_MS
-  while (!await condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`${what}: not within ${LIVE_TIMEOUT_MS} ms`)
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
@@ -111,7 +111,7 @@ export function describeThroughCache(cache: SharedCache): void {
         assert.equal(second.header('x-cache'), 'REVALIDATED')
       })
 
-      it('answers a client\'s own If-None-Match with 304 and the ETag, and no body', async () => {
+      it("answers a client's own If-None-Match with 304 and the ETag, and no body", async () => {
         const id = uniqueId('inm')
         await create(id, 'Wim')
         const first = await exchange(base, 'GET', `/persons/${id}`)
@@ -124,7 +124,7 @@ export function describeThroughCache(cache: SharedCache): void {
         assert.equal(conditional.raw.length, 0)
       })
 
-      it('answers a client\'s If-None-Match with the new representation once the person has changed', async () => {
+      it("answers a client's If-None-Match with the new representation once the person has changed", async () => {
         const id = uniqueId('inm-changed')
         await create(id, 'Wim')
         const before = etagOf(await exchange(base, 'GET', `/persons/${id}`))
@@ -153,7 +153,7 @@ export function describeThroughCache(cache: SharedCache): void {
         assert.equal((await exchange(base, 'GET', `/persons/${id}`)).header('x-cache'), 'REVALIDATED')
       })
 
-      it('passes a GET\'s If-Match and If-Unmodified-Since to ifmatch: a stale one is ifmatch\'s 412 problem', async () => {
+      it("passes a GET's If-Match and If-Unmodified-Since to ifmatch: a stale one is ifmatch's 412 problem", async () => {
         const id = uniqueId('get-if-match')
         const stale = await create(id, 'Wim')
         const read = await exchange(base, 'GET', `/persons/${id}`)
@@ -176,7 +176,7 @@ export function describeThroughCache(cache: SharedCache): void {
     })
 
     describe('writing through the cache', () => {
-      it('passes PUT\'s If-Match to ifmatch: the ETag read through the cache updates, and the next GET shows the update', async () => {
+      it("passes PUT's If-Match to ifmatch: the ETag read through the cache updates, and the next GET shows the update", async () => {
         const id = uniqueId('put')
         await create(id, 'Wim')
         const read = await exchange(base, 'GET', `/persons/${id}`)
@@ -189,12 +189,13 @@ export function describeThroughCache(cache: SharedCache): void {
         assert.equal(etagOf(after), etagOf(updated))
       })
 
-      it('passes PATCH\'s If-Match and merge patch, and DELETE\'s If-Match; the next GET is a 404', async () => {
+      it("passes PATCH's If-Match and merge patch, and DELETE's If-Match; the next GET is a 404", async () => {
         const id = uniqueId('patch')
         const etag = await create(id, 'Wim', base)
 
         const patched = await exchange(base, 'PATCH', `/persons/${id}`, {
-          headers: { 'if-match': etag, 'content-type': 'application/merge-patch+json' }, body: { person_name: 'Jan' },
+          headers: { 'if-match': etag, 'content-type': 'application/merge-patch+json' },
+          body: { person_name: 'Jan' },
         })
         assert.equal(patched.status, 200, patched.text)
         assert.equal(patched.json<PersonBody>().person_name, 'Jan')
@@ -205,7 +206,7 @@ export function describeThroughCache(cache: SharedCache): void {
         assert.equal((await exchange(base, 'GET', `/persons/${id}`)).status, 404)
       })
 
-      it('passes PUT\'s If-None-Match: * so that it creates the person', async () => {
+      it("passes PUT's If-None-Match: * so that it creates the person", async () => {
         const id = uniqueId('create')
         const created = await exchange(base, 'PUT', `/persons/${id}`, { headers: { 'if-none-match': '*' }, body: { person_name: 'Wim' } })
         assert.equal(created.status, 201, created.text)
@@ -221,7 +222,12 @@ export function describeThroughCache(cache: SharedCache): void {
           { status: 428, method: 'PUT', path: `/persons/${id}`, options: { body: { person_name: 'Kim' } } },
           { status: 428, method: 'DELETE', path: `/persons/${id}`, options: {} },
           { status: 412, method: 'PUT', path: `/persons/${id}`, options: { headers: { 'if-match': stale }, body: { person_name: 'Kim' } } },
-          { status: 412, method: 'PATCH', path: `/persons/${id}`, options: { headers: { 'if-match': stale, 'content-type': 'application/merge-patch+json' }, body: { person_name: 'Kim' } } },
+          {
+            status: 412,
+            method: 'PATCH',
+            path: `/persons/${id}`,
+            options: { headers: { 'if-match': stale, 'content-type': 'application/merge-patch+json' }, body: { person_name: 'Kim' } },
+          },
           { status: 412, method: 'DELETE', path: `/persons/${id}`, options: { headers: { 'if-match': stale } } },
           { status: 409, method: 'POST', path: '/persons', options: { body: { person_id: id, person_name: 'Kim' } } },
         ]
@@ -272,7 +278,10 @@ export function describeThroughCache(cache: SharedCache): void {
           assert.doesNotMatch(etagOf(feed), /^W\//)
           const item = feed.json<{ changes: readonly { person_id: string; etag: string }[] }>().changes.find((c) => c.person_id === ids[i])
           assert.ok(item !== undefined, `${ids[i]} is in the feed`)
-          const updated = await exchange(base, 'PUT', `/persons/${item.person_id}`, { headers: { ...headers, 'if-match': item.etag }, body: { person_name: 'Jan' } })
+          const updated = await exchange(base, 'PUT', `/persons/${item.person_id}`, {
+            headers: { ...headers, 'if-match': item.etag },
+            body: { person_name: 'Jan' },
+          })
           assert.equal(updated.status, 200, updated.text)
         }
       })
@@ -310,7 +319,7 @@ export function describeThroughCache(cache: SharedCache): void {
 
         const writer = async (w: number): Promise<void> => {
           let tries = 0
-          for (let done = 0; done < INCREMENTS_PER_WRITER;) {
+          for (let done = 0; done < INCREMENTS_PER_WRITER; ) {
             assert.ok(++tries <= MAX_TRIES_PER_WRITER, `writer ${w} starved`)
             const floor = acknowledged
             const read = await exchange(base, 'GET', path, { headers: codings[tries % 2]! })
@@ -346,10 +355,7 @@ export function describeThroughCache(cache: SharedCache): void {
           }
         }
 
-        await Promise.all([
-          ...Array.from({ length: WRITERS }, (_, w) => writer(w)),
-          ...Array.from({ length: READERS }, (_, r) => reader(r)),
-        ])
+        await Promise.all([...Array.from({ length: WRITERS }, (_, w) => writer(w)), ...Array.from({ length: READERS }, (_, r) => reader(r))])
         assert.equal(acknowledged, WRITERS * INCREMENTS_PER_WRITER, 'every acknowledged increment counted once')
         assert.ok(reads > 0)
         const final = await exchange(base, 'GET', path)
@@ -372,7 +378,10 @@ export function describeThroughCache(cache: SharedCache): void {
         await create(id, 'Wim', server.baseUrl)
 
         const again = await exchange(base, 'GET', `/persons?since=${since}`)
-        assert.deepEqual(again.json<FeedAnswer>().changes.map((c) => c.person_id), [id])
+        assert.deepEqual(
+          again.json<FeedAnswer>().changes.map((c) => c.person_id),
+          [id],
+        )
       })
 
       it('holds a long poll at ifmatch, even one it has answered before, until a write arrives', async () => {
@@ -384,13 +393,16 @@ export function describeThroughCache(cache: SharedCache): void {
         assert.deepEqual(timedOut.json<FeedAnswer>().changes, [])
 
         const held = exchange(base, 'GET', path)
-        await until(async () => await heldLongPolls(server) === 1, 'the long poll reaching ifmatch')
+        await until(async () => (await heldLongPolls(server)) === 1, 'the long poll reaching ifmatch')
         const id = uniqueId('poll')
         await create(id, 'Wim', server.baseUrl)
 
         const answer = await held
         assert.equal(answer.status, 200)
-        assert.deepEqual(answer.json<FeedAnswer>().changes.map((c) => c.person_id), [id])
+        assert.deepEqual(
+          answer.json<FeedAnswer>().changes.map((c) => c.person_id),
+          [id],
+        )
       })
 
       it('streams Server-Sent Events as ifmatch writes them, unbuffered', async () => {

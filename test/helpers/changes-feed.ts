@@ -74,7 +74,7 @@ export async function request(baseUrl: string, path: string, init: RequestInit &
   })
   const text = await response.text()
   const type = response.headers.get('content-type') ?? ''
-  const json = text !== '' && /json/.test(type) ? JSON.parse(text) as unknown : undefined
+  const json = text !== '' && /json/.test(type) ? (JSON.parse(text) as unknown) : undefined
   return { status: response.status, headers: response.headers, etag: response.headers.get('etag'), text, json }
 }
 
@@ -176,7 +176,7 @@ export interface StoredPerson {
 /** GET /persons/{id}. */
 export async function getPerson(baseUrl: string, id: string): Promise<StoredPerson> {
   const answer = await request(baseUrl, `/persons/${encodeURIComponent(id)}`)
-  return { status: answer.status, etag: answer.etag, body: answer.status === 200 ? answer.json as StoredPerson['body'] : undefined }
+  return { status: answer.status, etag: answer.etag, body: answer.status === 200 ? (answer.json as StoredPerson['body']) : undefined }
 }
 
 /** The collection read by pages, each person with the ETag of its own GET; and the first page's changes token. */
@@ -320,8 +320,10 @@ export class Writer {
    */
   expectedSince(mark: number, fromZero = false): FeedItem[] {
     const last = new Map<string, { index: number; item: FeedItem }>()
-    this.log.slice(mark).forEach((item, i) => last.set(item.person_id, { index: mark + i, item }))
-    return [...last.values()].sort((a, b) => a.index - b.index).map((e) => e.item)
+    for (const [i, item] of this.log.slice(mark).entries()) last.set(item.person_id, { index: mark + i, item })
+    return [...last.values()]
+      .sort((a, b) => a.index - b.index)
+      .map((e) => e.item)
       .filter((item) => !(fromZero && isTombstone(item)))
   }
 

@@ -15,10 +15,14 @@ export type Coding = (typeof CODINGS)[number]
 export function decodeBody(response: RawResponse): Buffer {
   const coding = response.headers.get('content-encoding')
   switch (coding) {
-    case undefined: return response.body
-    case 'gzip': return gunzipSync(response.body)
-    case 'br': return brotliDecompressSync(response.body)
-    default: throw new Error(`unexpected Content-Encoding: ${coding}`)
+    case undefined:
+      return response.body
+    case 'gzip':
+      return gunzipSync(response.body)
+    case 'br':
+      return brotliDecompressSync(response.body)
+    default:
+      throw new Error(`unexpected Content-Encoding: ${coding}`)
   }
 }
 
@@ -35,5 +39,10 @@ export function codedTag(etag: string, coding: Coding | undefined): string {
 /** The field names in `response`'s Vary, lower case (RFC 9110 §12.5.5: a list, case-insensitive). */
 export function varyNames(response: RawResponse): string[] {
   const vary = response.headers.get('vary')
-  return vary === undefined ? [] : vary.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== '')
+  return vary === undefined
+    ? []
+    : vary
+        .split(',')
+        .map((name) => name.trim().toLowerCase())
+        .filter((name) => name !== '')
 }

@@ -21,7 +21,7 @@ export interface StoredPerson {
 /** Reads a person straight from the service. */
 export async function storedPerson(baseUrl: string, id: string): Promise<StoredPerson> {
   const response = await fetch(`${baseUrl}/persons/${encodeURIComponent(id)}`)
-  const body = response.ok ? await response.json() as { person_name: string } : undefined
+  const body = response.ok ? ((await response.json()) as { person_name: string }) : undefined
   return { status: response.status, etag: response.headers.get('etag'), name: body?.person_name }
 }
 
@@ -66,13 +66,17 @@ export class PersonsPage {
 
   /** The row of the list that shows person `id`. */
   row(id: string): Locator {
-    return this.page.getByRole('region', { name: 'All persons' }).getByRole('row')
+    return this.page
+      .getByRole('region', { name: 'All persons' })
+      .getByRole('row')
       .filter({ has: this.page.getByRole('button', { name: `Edit ${id}`, exact: true }) })
   }
 
   /** Clicks Edit on a person's row and waits for the editor to show that person. */
   async openEditor(id: string): Promise<void> {
-    await this.row(id).getByRole('button', { name: `Edit ${id}`, exact: true }).click()
+    await this.row(id)
+      .getByRole('button', { name: `Edit ${id}`, exact: true })
+      .click()
     await this.page.getByRole('region', { name: `Edit person ${id}` }).waitFor()
   }
 
@@ -123,9 +127,15 @@ export function pageFixture(): PageFixture {
     for (const page of pages.splice(0)) await page.close()
   })
   const fixture: PageFixture = {
-    get server() { return server! },
-    get wire() { return wire! },
-    get browser() { return browser! },
+    get server() {
+      return server!
+    },
+    get wire() {
+      return wire!
+    },
+    get browser() {
+      return browser!
+    },
     async open(waitFor?: string) {
       const page = await PersonsPage.open(fixture.browser, fixture.server.baseUrl, waitFor)
       pages.push(page)

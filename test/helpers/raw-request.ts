@@ -17,7 +17,11 @@ export interface RawResponse {
  * with Transfer-Encoding: chunked, as one chunk (none if it is empty).
  */
 export function rawRequest(
-  base: string, method: string, path: string, headers: Record<string, string | readonly string[]> = {}, chunkedBody?: string,
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string | readonly string[]> = {},
+  chunkedBody?: string,
 ): Promise<RawResponse> {
   const url = new URL(base)
   const lines = [`${method} ${path} HTTP/1.1`, `Host: ${url.host}`, 'Connection: close']

@@ -86,7 +86,10 @@ function skipReason(name: string, binary: string): string | false {
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1')
-    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
     socket.once('error', () => resolve(false))
   })
 }
@@ -99,9 +102,15 @@ interface Spawned {
 function spawnLogged(binary: string, args: readonly string[], cwd: string): Spawned {
   const child = spawn(binary, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
   let text = ''
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { text += chunk })
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { text += chunk })
-  child.on('error', (error) => { text += `\n${String(error)}` })
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    text += chunk
+  })
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    text += chunk
+  })
+  child.on('error', (error) => {
+    text += `\n${String(error)}`
+  })
   return { child, output: () => text }
 }
 
@@ -114,7 +123,9 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const done = once(child, 'exit')
   child.kill('SIGTERM')
   let timer: NodeJS.Timeout | undefined
-  const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS) })
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS)
+  })
   const result = await Promise.race([done, timedOut])
   clearTimeout(timer)
   if (result === 'timeout' && !exited(child)) {
@@ -173,7 +184,9 @@ export const VARNISH: SharedCache = {
   name: 'Varnish',
   binary: process.env.VARNISHD_PATH ?? '/usr/sbin/varnishd',
   config: 'deploy/varnish/ifmatch.vcl',
-  skipReason() { return skipReason(this.name, this.binary) },
+  skipReason() {
+    return skipReason(this.name, this.binary)
+  },
   start(backendUrl, options = {}) {
     return startWithRetry(this.name, async () => {
       const dir = tempDir('ifmatch-varnish-')
@@ -187,11 +200,21 @@ export const VARNISH: SharedCache = {
       const port = await freePort()
       const args = [
         // foreground, its own working directory (-n), no jail: a child of this test, nothing shared
-        '-F', '-j', 'none', '-n', join(dir.path, 'work'),
-        '-a', `127.0.0.1:${port}`, '-f', vclPath, '-s', 'malloc,32m',
+        '-F',
+        '-j',
+        'none',
+        '-n',
+        join(dir.path, 'work'),
+        '-a',
+        `127.0.0.1:${port}`,
+        '-f',
+        vclPath,
+        '-s',
+        'malloc,32m',
         // as the VCL's header asks
-        '-p', 'http_gzip_support=off',
-        ...options.args ?? [],
+        '-p',
+        'http_gzip_support=off',
+        ...(options.args ?? []),
       ]
       return { spawned: spawnLogged(this.binary, args, dir.path), port, dir }
     })
@@ -205,7 +228,9 @@ export const NGINX: SharedCache = {
   name: 'nginx',
   binary: process.env.NGINX_PATH ?? '/usr/sbin/nginx',
   config: 'deploy/nginx/ifmatch.conf',
-  skipReason() { return skipReason(this.name, this.binary) },
+  skipReason() {
+    return skipReason(this.name, this.binary)
+  },
   start(backendUrl, options = {}) {
     return startWithRetry(this.name, async () => {
       const dir = tempDir('ifmatch-nginx-')
@@ -223,20 +248,27 @@ export const NGINX: SharedCache = {
       writeFileSync(join(dir.path, 'ifmatch.conf'), conf)
       // every path nginx would otherwise take from its compiled-in defaults (/var/lib/nginx, /run)
       const temp = (kind: string): string => `  ${kind}_temp_path ${join(dir.path, kind)};`
-      writeFileSync(join(dir.path, 'nginx.conf'), [
-        'worker_processes 1;',
-        `pid ${join(dir.path, 'nginx.pid')};`,
-        // into output(), so that a failing test shows nginx's complaint
-        'error_log stderr warn;',
-        'events { worker_connections 512; }',
-        'http {',
-        '  access_log off;',
-        temp('client_body'), temp('proxy'), temp('fastcgi'), temp('uwsgi'), temp('scgi'),
-        `  include ${join(dir.path, 'ifmatch.conf')};`,
-        '}',
-        '',
-      ].join('\n'))
-      const args = ['-e', 'stderr', '-p', dir.path, '-c', join(dir.path, 'nginx.conf'), '-g', 'daemon off;', ...options.args ?? []]
+      writeFileSync(
+        join(dir.path, 'nginx.conf'),
+        [
+          'worker_processes 1;',
+          `pid ${join(dir.path, 'nginx.pid')};`,
+          // into output(), so that a failing test shows nginx's complaint
+          'error_log stderr warn;',
+          'events { worker_connections 512; }',
+          'http {',
+          '  access_log off;',
+          temp('client_body'),
+          temp('proxy'),
+          temp('fastcgi'),
+          temp('uwsgi'),
+          temp('scgi'),
+          `  include ${join(dir.path, 'ifmatch.conf')};`,
+          '}',
+          '',
+        ].join('\n'),
+      )
+      const args = ['-e', 'stderr', '-p', dir.path, '-c', join(dir.path, 'nginx.conf'), '-g', 'daemon off;', ...(options.args ?? [])]
       return { spawned: spawnLogged(this.binary, args, dir.path), port, dir }
     })
   },

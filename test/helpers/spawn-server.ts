@@ -22,7 +22,10 @@ export interface ServerProcess {
  * `env` adds or overrides environment variables (LOG_REQUESTS, API_TOKEN, …).
  */
 export async function spawnServer(
-  databaseUrl: string, args: readonly string[] = [], timeoutMs = 20_000, env: Readonly<Record<string, string>> = {},
+  databaseUrl: string,
+  args: readonly string[] = [],
+  timeoutMs = 20_000,
+  env: Readonly<Record<string, string>> = {},
 ): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts', '--port', '0', ...args], {
     cwd: ROOT,
@@ -30,8 +33,12 @@ export async function spawnServer(
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let text = ''
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { text += chunk })
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { text += chunk })
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    text += chunk
+  })
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    text += chunk
+  })
   const exited = once(child, 'exit')
   const baseUrl = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server not ready after ${timeoutMs} ms:\n${text}`)), timeoutMs)
@@ -55,7 +62,7 @@ export async function spawnServer(
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode ?? child.signalCode
       child.kill(signal)
-      const [code, sig] = await exited as [number | null, NodeJS.Signals | null]
+      const [code, sig] = (await exited) as [number | null, NodeJS.Signals | null]
       return code ?? sig
     },
   }
@@ -68,7 +75,9 @@ const STOP_TIMEOUT_MS = 10_000
 export async function stopProcess(server: ServerProcess | undefined): Promise<void> {
   if (server === undefined) return
   let timer: NodeJS.Timeout | undefined
-  const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS) })
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS)
+  })
   const result = await Promise.race([server.stop('SIGTERM'), timedOut])
   clearTimeout(timer)
   if (result === 'timeout') {

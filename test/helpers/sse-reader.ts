@@ -92,7 +92,10 @@ export class SseReader {
   /** Resolves when the response ends, is cut, or fails. */
   readonly ended: Promise<void>
 
-  private constructor(private readonly req: ClientRequest, readonly response: IncomingMessage) {
+  private constructor(
+    private readonly req: ClientRequest,
+    readonly response: IncomingMessage,
+  ) {
     response.setEncoding('utf8')
     const isStream = /^text\/event-stream(\s*;|$)/.test(response.headers['content-type'] ?? '')
     this.ended = new Promise((resolve) => {
@@ -119,7 +122,11 @@ export class SseReader {
     const url = new URL(path, baseUrl)
     return new Promise((resolve, reject) => {
       const req = httpRequest({
-        host: url.hostname, port: Number(url.port), method: 'GET', path: `${url.pathname}${url.search}`, agent: false,
+        host: url.hostname,
+        port: Number(url.port),
+        method: 'GET',
+        path: `${url.pathname}${url.search}`,
+        agent: false,
         headers: { accept: 'text/event-stream', ...headers },
       })
       const timer = setTimeout(() => {
@@ -209,7 +216,10 @@ export class SseReader {
   }
 
   private line(line: string): void {
-    if (line === '') return this.dispatch()
+    if (line === '') {
+      this.dispatch()
+      return
+    }
     if (line.startsWith(':')) {
       this.comments.push({ text: line.slice(1).replace(/^ /, ''), at: performance.now() })
       return
@@ -218,10 +228,18 @@ export class SseReader {
     const field = colon === -1 ? line : line.slice(0, colon)
     const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '')
     switch (field) {
-      case 'event': this.eventType = value; break
-      case 'data': this.data.push(value); this.hasData = true; break
-      case 'id': if (!value.includes('\0')) this.idBuffer = value; break
-      default: break
+      case 'event':
+        this.eventType = value
+        break
+      case 'data':
+        this.data.push(value)
+        this.hasData = true
+        break
+      case 'id':
+        if (!value.includes('\0')) this.idBuffer = value
+        break
+      default:
+        break
     }
   }
 

@@ -31,7 +31,7 @@ export interface StartOptions {
 
 /** Starts a server on port 0. */
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
-  const database = options.database ?? await (options.driver ?? TEST_DRIVERS[0]!).createDatabase()
+  const database = options.database ?? (await (options.driver ?? TEST_DRIVERS[0]!).createDatabase())
   const store = await database.openStore()
   const app = buildApp({ ...options.app, store, corsOrigins: options.corsOrigins })
   await app.listen({ port: 0, host: '127.0.0.1' })

@@ -30,7 +30,10 @@ export class TcpProxy {
   private stalled = false
   private connectionCount = 0
 
-  private constructor(private readonly target: ProxyTarget, private listenPort: number) {}
+  private constructor(
+    private readonly target: ProxyTarget,
+    private listenPort: number,
+  ) {}
 
   /** Starts a proxy to `target` on an ephemeral port (or `port`). */
   static async start(target: ProxyTarget, port = 0): Promise<TcpProxy> {

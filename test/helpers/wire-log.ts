@@ -40,7 +40,9 @@ export function recordWire(server: RunningServer): WireLog {
       stream: h.accept?.includes('text/event-stream') === true,
     }
     log.push(entry)
-    response.on('finish', () => { entry.status = response.statusCode })
+    response.on('finish', () => {
+      entry.status = response.statusCode
+    })
   })
   return {
     async entries() {

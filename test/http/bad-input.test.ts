@@ -100,7 +100,9 @@ function assertWellFormedAnswer(req: RawRequest, res: RawResponse): void {
   assert.match(String(res.headers['content-type']), /^application\/problem\+json(;|$)/, `not a problem: ${where}`)
   if (req.method === 'HEAD') return
   let problem: unknown
-  assert.doesNotThrow(() => { problem = JSON.parse(res.body) }, `problem body is not JSON: ${where}`)
+  assert.doesNotThrow(() => {
+    problem = JSON.parse(res.body)
+  }, `problem body is not JSON: ${where}`)
   assert.ok(typeof problem === 'object' && problem !== null && !Array.isArray(problem), `problem is not an object: ${where}`)
   const members = problem as Record<string, unknown>
   for (const name of ['type', 'title', 'detail', 'message']) {
@@ -126,16 +128,17 @@ function assertPrototypeClean(): void {
 
 // RFC 9110 §5.5: field-value = *field-content; field-vchar = VCHAR / obs-text, with SP and HTAB
 // allowed inside (not at the ends, where they are optional white space)
-const fieldChar = fc.oneof(
-  { weight: 8, arbitrary: fc.integer({ min: 0x21, max: 0x7e }) },
-  { weight: 2, arbitrary: fc.integer({ min: 0x80, max: 0xff }) },
-  { weight: 2, arbitrary: fc.constantFrom(0x20, 0x09) },
-).map((code) => String.fromCharCode(code))
+const fieldChar = fc
+  .oneof(
+    { weight: 8, arbitrary: fc.integer({ min: 0x21, max: 0x7e }) },
+    { weight: 2, arbitrary: fc.integer({ min: 0x80, max: 0xff }) },
+    { weight: 2, arbitrary: fc.constantFrom(0x20, 0x09) },
+  )
+  .map((code) => String.fromCharCode(code))
 const legalFieldValue = (maxLength = 60): fc.Arbitrary<string> =>
   fc.string({ unit: fieldChar, maxLength }).map((value) => value.replace(/^[ \t]+|[ \t]+$/g, ''))
 
-const httpDate = fc.date({ min: new Date(0), max: new Date(Date.UTC(2200, 0, 1)), noInvalidDate: true })
-  .map((date) => date.toUTCString())
+const httpDate = fc.date({ min: new Date(0), max: new Date(Date.UTC(2200, 0, 1)), noInvalidDate: true }).map((date) => date.toUTCString())
 
 /** A validator header value: raw bytes, or built from a seeded person's current ETag at run time. */
 type ValidatorValue =
@@ -146,7 +149,8 @@ const validatorValue: fc.Arbitrary<ValidatorValue> = fc.oneof(
   { weight: 4, arbitrary: legalFieldValue().map((value) => ({ kind: 'raw' as const, value })) },
   {
     weight: 1,
-    arbitrary: fc.constantFrom('*', '""', 'W/""', 'W/', '"', ',', '*, *', '"a", *', 'W/"x", "y"', ' , ,', '"a"b"')
+    arbitrary: fc
+      .constantFrom('*', '""', 'W/""', 'W/', '"', ',', '*, *', '"a", *', 'W/"x", "y"', ' , ,', '"a"b"')
       .map((value) => ({ kind: 'raw' as const, value })),
   },
   { weight: 1, arbitrary: httpDate.map((value) => ({ kind: 'raw' as const, value })) },
@@ -166,22 +170,46 @@ const arbitraryBody: fc.Arbitrary<string> = fc.oneof(
   fc.string({ unit: 'grapheme-ascii', maxLength: 200 }),
   fc.jsonValue({ maxDepth: 4 }).map((value) => JSON.stringify(value) ?? 'null'),
   // keys that poison careless merges and lookups; built as text so __proto__ is a plain member
-  fc.array(fc.tuple(
-    fc.constantFrom('__proto__', 'constructor', 'prototype', 'person_id', 'person_name', 'change_date', 'toString', 'hasOwnProperty', 'valueOf'),
-    fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant({ person_name: 'polluted', polluted: true }), fc.string({ maxLength: 10 })),
-  ), { maxLength: 6 }).map((members) => `{${members.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v) ?? 'null'}`).join(',')}}`),
+  fc
+    .array(
+      fc.tuple(
+        fc.constantFrom('__proto__', 'constructor', 'prototype', 'person_id', 'person_name', 'change_date', 'toString', 'hasOwnProperty', 'valueOf'),
+        fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant({ person_name: 'polluted', polluted: true }), fc.string({ maxLength: 10 })),
+      ),
+      { maxLength: 6 },
+    )
+    .map((members) => `{${members.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v) ?? 'null'}`).join(',')}}`),
   // deeply nested arrays and objects, up to and past the body limit
-  fc.tuple(fc.integer({ min: 1, max: 8_000 }), fc.constantFrom('[', '{"person_name":', '{"__proto__":')).map(([depth, open]) =>
-    open === '[' ? `${'['.repeat(depth)}${']'.repeat(depth)}` : `${open.repeat(depth)}"x"${'}'.repeat(depth)}`),
+  fc
+    .tuple(fc.integer({ min: 1, max: 8_000 }), fc.constantFrom('[', '{"person_name":', '{"__proto__":'))
+    .map(([depth, open]) => (open === '[' ? `${'['.repeat(depth)}${']'.repeat(depth)}` : `${open.repeat(depth)}"x"${'}'.repeat(depth)}`)),
   // strings near and over 64 KiB, in 1-, 2- and 4-byte characters
-  fc.tuple(fc.integer({ min: BODY_LIMIT - 64, max: BODY_LIMIT + 64 }), fc.constantFrom('x', 'é', '🙂', ' ')).map(([bytes, unit]) =>
-    `{"person_name":"${unit.repeat(Math.ceil(bytes / Buffer.byteLength(unit)))}"}`),
-  fc.record({
-    person_id: fc.oneof(fc.string({ maxLength: 70 }), fc.stringMatching(/^[A-Za-z0-9._~-]{1,64}$/), fc.integer(), fc.constant(null)),
-    person_name: fc.oneof(fc.string({ unit: 'binary', maxLength: 210 }), fc.integer(), fc.boolean(), fc.constant(null), fc.constant('  \t ')),
-  }, { requiredKeys: [] }).map((value) => JSON.stringify(value)),
-  fc.constantFrom('', ' ', '\n', 'null', '[]', '{}', '"{}"', '{"person_name":""}', '{"person_name":"\\u0000"}',
-    '{"person_name":"\\ud800"}', '{"person_name":"a","person_name":"b"}', '\ufeff{"person_name":"bom"}'),
+  fc
+    .tuple(fc.integer({ min: BODY_LIMIT - 64, max: BODY_LIMIT + 64 }), fc.constantFrom('x', 'é', '🙂', ' '))
+    .map(([bytes, unit]) => `{"person_name":"${unit.repeat(Math.ceil(bytes / Buffer.byteLength(unit)))}"}`),
+  fc
+    .record(
+      {
+        person_id: fc.oneof(fc.string({ maxLength: 70 }), fc.stringMatching(/^[A-Za-z0-9._~-]{1,64}$/), fc.integer(), fc.constant(null)),
+        person_name: fc.oneof(fc.string({ unit: 'binary', maxLength: 210 }), fc.integer(), fc.boolean(), fc.constant(null), fc.constant('  \t ')),
+      },
+      { requiredKeys: [] },
+    )
+    .map((value) => JSON.stringify(value)),
+  fc.constantFrom(
+    '',
+    ' ',
+    '\n',
+    'null',
+    '[]',
+    '{}',
+    '"{}"',
+    '{"person_name":""}',
+    '{"person_name":"\\u0000"}',
+    '{"person_name":"\\ud800"}',
+    '{"person_name":"a","person_name":"b"}',
+    '\ufeff{"person_name":"bom"}',
+  ),
 )
 
 /**
@@ -190,12 +218,15 @@ const arbitraryBody: fc.Arbitrary<string> = fc.oneof(
  */
 function listsTag(list: string, etag: string, weakToo: boolean): boolean {
   const opaque = etag.slice(1, -1)
-  return list.split(',').map((member) => member.trim()).some((member) => {
-    const weak = member.startsWith('W/')
-    if (weak && !weakToo) return false
-    const tag = weak ? member.slice(2) : member
-    return tag === etag || tag === opaque
-  })
+  return list
+    .split(',')
+    .map((member) => member.trim())
+    .some((member) => {
+      const weak = member.startsWith('W/')
+      if (weak && !weakToo) return false
+      const tag = weak ? member.slice(2) : member
+      return tag === etag || tag === opaque
+    })
 }
 
 /** Percent-encodes every byte, valid UTF-8 or not. */
@@ -243,7 +274,9 @@ for (const driver of TEST_DRIVERS) {
         const res = await send(base, { method: 'GET', path: `/persons/${person.id}` })
         if (res.status === 200) continue
         const created = await send(base, {
-          method: 'POST', path: '/persons', headers: { 'content-type': 'application/json' },
+          method: 'POST',
+          path: '/persons',
+          headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ person_id: person.id, person_name: person.name }),
         })
         assert.equal(created.status, 201, created.body)
@@ -276,10 +309,14 @@ for (const driver of TEST_DRIVERS) {
       if (value.kind === 'raw') return value.value
       const etag = currentEtags[value.seed]!
       switch (value.form) {
-        case 'quoted': return etag
-        case 'weak': return `W/${etag}`
-        case 'unquoted': return etag.slice(1, -1)
-        case 'listed': return `"nope", ${etag} , W/"x"`
+        case 'quoted':
+          return etag
+        case 'weak':
+          return `W/${etag}`
+        case 'unquoted':
+          return etag.slice(1, -1)
+        case 'listed':
+          return `"nope", ${etag} , W/"x"`
       }
     }
 
@@ -298,43 +335,48 @@ for (const driver of TEST_DRIVERS) {
 
     describe('arbitrary request bodies on every write', () => {
       it('never answer 5xx, answer 4xx as problems, and change nothing when they fail', async () => {
-        await fc.assert(fc.asyncProperty(
-          fc.constantFrom('POST /persons', 'PUT seed', 'PATCH seed', 'DELETE seed', 'PUT create-only', 'PUT absent', 'PATCH absent'),
-          fc.nat({ max: SEEDED.length - 1 }),
-          fc.boolean(),
-          fc.constantFrom(undefined, 'application/json', 'application/merge-patch+json', 'application/x-www-form-urlencoded', 'text/plain'),
-          arbitraryBody,
-          async (target, seedIndex, withIfMatch, contentType, body) => {
-            const headers: Record<string, string> = {}
-            if (contentType !== undefined) headers['content-type'] = contentType
-            const seedId = SEEDED[seedIndex]!.id
-            const method = target.split(' ')[0]!
-            const path = target === 'POST /persons' ? '/persons'
-              : target === 'PUT create-only' ? '/persons/fuzz-created'
-                : target.endsWith('absent') ? '/persons/fuzz-absent'
-                  : `/persons/${seedId}`
-            if (target === 'PUT create-only') headers['if-none-match'] = '*'
-            // with the current ETag the body alone decides between success and 400/413/415
-            if (withIfMatch) headers['if-match'] = currentEtags[seedIndex]!
-            const res = await probe({ method, path, headers, body })
-            if (target === 'PUT absent' || target === 'PATCH absent') {
-              // API.md: 404 comes before any judgement of the body
-              assert.equal(res.status, 404, describeRequest({ method, path, headers, body }, res))
-            }
-            if (Buffer.byteLength(body) > BODY_LIMIT && res.status !== 404) {
-              assert.equal(res.status, 413, describeRequest({ method, path, headers, body }, res))
-            }
-          },
-        ), { numRuns: NUM_RUNS, includeErrorInReport: true })
+        await fc.assert(
+          fc.asyncProperty(
+            fc.constantFrom('POST /persons', 'PUT seed', 'PATCH seed', 'DELETE seed', 'PUT create-only', 'PUT absent', 'PATCH absent'),
+            fc.nat({ max: SEEDED.length - 1 }),
+            fc.boolean(),
+            fc.constantFrom(undefined, 'application/json', 'application/merge-patch+json', 'application/x-www-form-urlencoded', 'text/plain'),
+            arbitraryBody,
+            async (target, seedIndex, withIfMatch, contentType, body) => {
+              const headers: Record<string, string> = {}
+              if (contentType !== undefined) headers['content-type'] = contentType
+              const seedId = SEEDED[seedIndex]!.id
+              const method = target.split(' ')[0]!
+              const path =
+                target === 'POST /persons'
+                  ? '/persons'
+                  : target === 'PUT create-only'
+                    ? '/persons/fuzz-created'
+                    : target.endsWith('absent')
+                      ? '/persons/fuzz-absent'
+                      : `/persons/${seedId}`
+              if (target === 'PUT create-only') headers['if-none-match'] = '*'
+              // with the current ETag the body alone decides between success and 400/413/415
+              if (withIfMatch) headers['if-match'] = currentEtags[seedIndex]!
+              const res = await probe({ method, path, headers, body })
+              if (target === 'PUT absent' || target === 'PATCH absent') {
+                // API.md: 404 comes before any judgement of the body
+                assert.equal(res.status, 404, describeRequest({ method, path, headers, body }, res))
+              }
+              if (Buffer.byteLength(body) > BODY_LIMIT && res.status !== 404) {
+                assert.equal(res.status, 413, describeRequest({ method, path, headers, body }, res))
+              }
+            },
+          ),
+          { numRuns: NUM_RUNS, includeErrorInReport: true },
+        )
       })
     })
 
     describe('bodies at the 64 KiB limit', () => {
       it('are judged as JSON up to 65536 bytes and answered 413 beyond, on POST and PUT', async () => {
-        await fc.assert(fc.asyncProperty(
-          fc.integer({ min: BODY_LIMIT - 40, max: BODY_LIMIT + 40 }),
-          fc.constantFrom('POST', 'PUT'),
-          async (bytes, method) => {
+        await fc.assert(
+          fc.asyncProperty(fc.integer({ min: BODY_LIMIT - 40, max: BODY_LIMIT + 40 }), fc.constantFrom('POST', 'PUT'), async (bytes, method) => {
             const prefix = method === 'POST' ? '{"person_id":"big","person_name":"' : '{"person_name":"'
             const body = `${prefix}${'n'.repeat(bytes - prefix.length - 2)}"}`
             assert.equal(Buffer.byteLength(body), bytes)
@@ -346,81 +388,101 @@ for (const driver of TEST_DRIVERS) {
             const expected = bytes > BODY_LIMIT ? 413 : 400
             assert.equal(res.status, expected, describeRequest({ method, path, headers, body }, res))
             if (expected === 400) assert.match(JSON.parse(res.body).detail, /person_name/)
-          },
-        ), { numRuns: 60, includeErrorInReport: true })
+          }),
+          { numRuns: 60, includeErrorInReport: true },
+        )
       })
     })
 
     describe('arbitrary conditional header values', () => {
       it('never answer 5xx, answer 4xx as problems, and change nothing when they fail', async () => {
-        await fc.assert(fc.asyncProperty(
-          fc.constantFrom(...METHODS),
-          fc.constantFrom('seed', 'collection', 'absent'),
-          fc.nat({ max: SEEDED.length - 1 }),
-          fc.record({
-            'if-match': validatorValue,
-            'if-none-match': validatorValue,
-            'if-modified-since': fc.oneof(httpDate, legalFieldValue(40)),
-            'if-unmodified-since': fc.oneof(httpDate, legalFieldValue(40)),
-          }, { requiredKeys: [] }),
-          fc.boolean(),
-          async (method, target, seedIndex, conditional, withBody) => {
-            const headers: Record<string, string> = {}
-            for (const name of CONDITIONAL_HEADERS) {
-              const value = conditional[name]
-              if (value !== undefined) headers[name] = typeof value === 'string' ? value : resolveValidator(value)
-            }
-            const path = target === 'collection' ? '/persons' : target === 'absent' ? '/persons/fuzz-absent' : `/persons/${SEEDED[seedIndex]!.id}`
-            const etagBefore = currentEtags[seedIndex]!
-            let body: string | undefined
-            if (withBody) {
-              headers['content-type'] = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json'
-              body = JSON.stringify(method === 'POST' ? { person_id: 'fuzz-new', person_name: 'fuzzed' } : { person_name: 'fuzzed' })
-            }
-            const res = await probe({ method, path, headers, body })
-            if (target === 'absent' && method !== 'POST' && method !== 'OPTIONS' && headers['if-none-match']?.trim() !== '*') {
-              // API.md precondition step 0: absent is 404 whatever the preconditions
-              assert.equal(res.status, 404, describeRequest({ method, path, headers, body }, res))
-            }
-            if (target === 'seed' && method !== 'POST' && WRITE_METHODS.has(method) && res.status < 300) {
-              // RFC 9110 §13.1.1: a write on an existing person goes through only on a strong If-Match
-              // (W/ never matches) or *, and §13.1.2: never when If-None-Match matches or is *
-              const ifMatch = headers['if-match']
-              assert.ok(ifMatch !== undefined && (ifMatch.trim() === '*' || listsTag(ifMatch, etagBefore, false)),
-                `a write went through without a strong If-Match: ${describeRequest({ method, path, headers, body }, res)} (ETag was ${etagBefore})`)
-              const ifNoneMatch = headers['if-none-match']
-              assert.ok(ifNoneMatch === undefined || (ifNoneMatch.trim() !== '*' && !listsTag(ifNoneMatch, etagBefore, true)),
-                `a write went through despite If-None-Match: ${describeRequest({ method, path, headers, body }, res)} (ETag was ${etagBefore})`)
-            }
-          },
-        ), { numRuns: NUM_RUNS, includeErrorInReport: true })
+        await fc.assert(
+          fc.asyncProperty(
+            fc.constantFrom(...METHODS),
+            fc.constantFrom('seed', 'collection', 'absent'),
+            fc.nat({ max: SEEDED.length - 1 }),
+            fc.record(
+              {
+                'if-match': validatorValue,
+                'if-none-match': validatorValue,
+                'if-modified-since': fc.oneof(httpDate, legalFieldValue(40)),
+                'if-unmodified-since': fc.oneof(httpDate, legalFieldValue(40)),
+              },
+              { requiredKeys: [] },
+            ),
+            fc.boolean(),
+            async (method, target, seedIndex, conditional, withBody) => {
+              const headers: Record<string, string> = {}
+              for (const name of CONDITIONAL_HEADERS) {
+                const value = conditional[name]
+                if (value !== undefined) headers[name] = typeof value === 'string' ? value : resolveValidator(value)
+              }
+              const path = target === 'collection' ? '/persons' : target === 'absent' ? '/persons/fuzz-absent' : `/persons/${SEEDED[seedIndex]!.id}`
+              const etagBefore = currentEtags[seedIndex]!
+              let body: string | undefined
+              if (withBody) {
+                headers['content-type'] = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json'
+                body = JSON.stringify(method === 'POST' ? { person_id: 'fuzz-new', person_name: 'fuzzed' } : { person_name: 'fuzzed' })
+              }
+              const res = await probe({ method, path, headers, body })
+              if (target === 'absent' && method !== 'POST' && method !== 'OPTIONS' && headers['if-none-match']?.trim() !== '*') {
+                // API.md precondition step 0: absent is 404 whatever the preconditions
+                assert.equal(res.status, 404, describeRequest({ method, path, headers, body }, res))
+              }
+              if (target === 'seed' && method !== 'POST' && WRITE_METHODS.has(method) && res.status < 300) {
+                // RFC 9110 §13.1.1: a write on an existing person goes through only on a strong If-Match
+                // (W/ never matches) or *, and §13.1.2: never when If-None-Match matches or is *
+                const ifMatch = headers['if-match']
+                assert.ok(
+                  ifMatch !== undefined && (ifMatch.trim() === '*' || listsTag(ifMatch, etagBefore, false)),
+                  `a write went through without a strong If-Match: ${describeRequest({ method, path, headers, body }, res)} (ETag was ${etagBefore})`,
+                )
+                const ifNoneMatch = headers['if-none-match']
+                assert.ok(
+                  ifNoneMatch === undefined || (ifNoneMatch.trim() !== '*' && !listsTag(ifNoneMatch, etagBefore, true)),
+                  `a write went through despite If-None-Match: ${describeRequest({ method, path, headers, body }, res)} (ETag was ${etagBefore})`,
+                )
+              }
+            },
+          ),
+          { numRuns: NUM_RUNS, includeErrorInReport: true },
+        )
       })
     })
 
     describe('validator headers of any size', () => {
       // API.md: parsing is bounded; a huge validator header is a 400 or a plain non-match, never a stall
       it('are answered 400 (or 431) or as a plain non-match, as a problem when an error', async () => {
-        await fc.assert(fc.asyncProperty(
-          fc.integer({ min: 1_000, max: 40_000 }),
-          fc.constantFrom('if-match', 'if-none-match'),
-          fc.constantFrom('GET', 'PUT'),
-          async (length, name, method) => {
-            const unit = '"aaaaaaaa", '
-            const value = unit.repeat(Math.ceil(length / unit.length)).slice(0, length).replace(/[ ,]+$/, '')
-            const headers: Record<string, string> = { [name]: value, 'content-type': 'application/json' }
-            const body = method === 'PUT' ? '{"person_name":"huge header"}' : undefined
-            const res = await probe({ method, path: `/persons/${SEEDED[1].id}`, headers, body })
-            // no listed tag matches: a false If-Match is a 412 (RFC 9110 §13.1.1), a true
-            // If-None-Match lets a GET through and leaves a write without If-Match at 428
-            const nonMatch = name === 'if-match' ? [412] : method === 'GET' ? [200] : [428]
-            // 431 (RFC 6585 §5) is the precise form of API.md's 400 for a head too large to read
-            assert.ok([400, 431, ...nonMatch].includes(res.status), describeRequest({ method, path: `/persons/${SEEDED[1].id}`, headers: { [name]: `${length} bytes` } }, res))
-          },
-        ), { numRuns: 40, includeErrorInReport: true })
+        await fc.assert(
+          fc.asyncProperty(
+            fc.integer({ min: 1_000, max: 40_000 }),
+            fc.constantFrom('if-match', 'if-none-match'),
+            fc.constantFrom('GET', 'PUT'),
+            async (length, name, method) => {
+              const unit = '"aaaaaaaa", '
+              const value = unit
+                .repeat(Math.ceil(length / unit.length))
+                .slice(0, length)
+                .replace(/[ ,]+$/, '')
+              const headers: Record<string, string> = { [name]: value, 'content-type': 'application/json' }
+              const body = method === 'PUT' ? '{"person_name":"huge header"}' : undefined
+              const res = await probe({ method, path: `/persons/${SEEDED[1].id}`, headers, body })
+              // no listed tag matches: a false If-Match is a 412 (RFC 9110 §13.1.1), a true
+              // If-None-Match lets a GET through and leaves a write without If-Match at 428
+              const nonMatch = name === 'if-match' ? [412] : method === 'GET' ? [200] : [428]
+              // 431 (RFC 6585 §5) is the precise form of API.md's 400 for a head too large to read
+              assert.ok(
+                [400, 431, ...nonMatch].includes(res.status),
+                describeRequest({ method, path: `/persons/${SEEDED[1].id}`, headers: { [name]: `${length} bytes` } }, res),
+              )
+            },
+          ),
+          { numRuns: 40, includeErrorInReport: true },
+        )
       })
     })
 
-    describe('a request head over Node\'s 16 KiB default limit', () => {
+    describe("a request head over Node's 16 KiB default limit", () => {
       // API.md: a huge validator header is a 400 (or RFC 6585's 431) or a plain non-match, and
       // every error is a problem
       it('with a 20 KiB If-None-Match on GET is answered 200, or 400 or 431 as a problem', async () => {
@@ -446,27 +508,24 @@ for (const driver of TEST_DRIVERS) {
       })
 
       it('never answer 5xx, answer 4xx as problems, and change nothing when they fail', async () => {
-        await fc.assert(fc.asyncProperty(
-          fc.constantFrom('POST', 'PUT', 'PATCH', 'DELETE'),
-          legalFieldValue(),
-          async (method, contentType) => {
+        await fc.assert(
+          fc.asyncProperty(fc.constantFrom('POST', 'PUT', 'PATCH', 'DELETE'), legalFieldValue(), async (method, contentType) => {
             const headers: Record<string, string> = { 'content-type': contentType }
             if (method !== 'POST') headers['if-match'] = '"not-the-current-etag"'
             const body = JSON.stringify({ person_id: method === 'POST' ? SEEDED[0].id : undefined, person_name: 'ct' })
             const path = method === 'POST' ? '/persons' : `/persons/${SEEDED[0].id}`
             const res = await probe({ method, path, headers, body })
             assert.ok(res.status >= 400, describeRequest({ method, path, headers, body }, res))
-          },
-        ), { numRuns: NUM_RUNS, includeErrorInReport: true })
+          }),
+          { numRuns: NUM_RUNS, includeErrorInReport: true },
+        )
       })
 
       // API.md: request bodies are parsed as JSON whatever their Content-Type says
       it('do not stop a valid POST from creating, nor a valid PUT from replacing', async () => {
         let n = 0
-        await fc.assert(fc.asyncProperty(
-          legalFieldValue(),
-          fc.boolean(),
-          async (contentType, usePut) => {
+        await fc.assert(
+          fc.asyncProperty(legalFieldValue(), fc.boolean(), async (contentType, usePut) => {
             const headers: Record<string, string> = { 'content-type': contentType }
             let req: RawRequest
             if (usePut) {
@@ -477,18 +536,16 @@ for (const driver of TEST_DRIVERS) {
             }
             const res = await probe(req)
             assert.equal(res.status, usePut ? 200 : 201, describeRequest(req, res))
-          },
-        ), { numRuns: NUM_RUNS, includeErrorInReport: true })
+          }),
+          { numRuns: NUM_RUNS, includeErrorInReport: true },
+        )
       })
     })
 
     describe('arbitrary ids in the path', () => {
       it('never answer 5xx, answer 4xx as problems, and change nothing when they fail', async () => {
-        await fc.assert(fc.asyncProperty(
-          fc.constantFrom(...METHODS),
-          arbitraryIdSegment,
-          fc.boolean(),
-          async (method, segment, withBody) => {
+        await fc.assert(
+          fc.asyncProperty(fc.constantFrom(...METHODS), arbitraryIdSegment, fc.boolean(), async (method, segment, withBody) => {
             const headers: Record<string, string> = {}
             let body: string | undefined
             if (withBody) {
@@ -502,50 +559,79 @@ for (const driver of TEST_DRIVERS) {
               // an id outside the rule names no person
               assert.ok(res.status === 404 || res.status === 400, describeRequest({ method, path: `/persons/${segment}` }, res))
             }
-          },
-        ), { numRuns: NUM_RUNS, includeErrorInReport: true })
+          }),
+          { numRuns: NUM_RUNS, includeErrorInReport: true },
+        )
       })
 
       it('with arbitrary bytes percent-encoded (not always UTF-8) are answered as problems', async () => {
-        await fc.assert(fc.asyncProperty(
-          fc.constantFrom(...METHODS),
-          fc.uint8Array({ minLength: 1, maxLength: 40 }),
-          async (method, bytes) => {
+        await fc.assert(
+          fc.asyncProperty(fc.constantFrom(...METHODS), fc.uint8Array({ minLength: 1, maxLength: 40 }), async (method, bytes) => {
             await probe({ method, path: `/persons/${percentEncodeBytes(bytes)}` })
-          },
-        ), { numRuns: NUM_RUNS, includeErrorInReport: true })
+          }),
+          { numRuns: NUM_RUNS, includeErrorInReport: true },
+        )
       })
 
       it('longer than any id are answered as problems', async () => {
-        await fc.assert(fc.asyncProperty(
-          fc.constantFrom(...METHODS),
-          // up to 12 KB of URL: past the router's 2048-character parameter limit, within Node's 16 KiB of head
-          fc.integer({ min: 65, max: 2_000 }),
-          fc.constantFrom('a', '%41', '%C3%A9'),
-          async (method, length, unit) => {
-            const res = await probe({ method, path: `/persons/${unit.repeat(length)}` })
-            assert.ok(res.status >= 400, describeRequest({ method, path: `/persons/${unit}×${length}` }, res))
-          },
-        ), { numRuns: 60, includeErrorInReport: true })
+        await fc.assert(
+          fc.asyncProperty(
+            fc.constantFrom(...METHODS),
+            // up to 12 KB of URL: past the router's 2048-character parameter limit, within Node's 16 KiB of head
+            fc.integer({ min: 65, max: 2_000 }),
+            fc.constantFrom('a', '%41', '%C3%A9'),
+            async (method, length, unit) => {
+              const res = await probe({ method, path: `/persons/${unit.repeat(length)}` })
+              assert.ok(res.status >= 400, describeRequest({ method, path: `/persons/${unit}×${length}` }, res))
+            },
+          ),
+          { numRuns: 60, includeErrorInReport: true },
+        )
       })
     })
 
     describe('arbitrary methods on arbitrary paths', () => {
       it('never answer 5xx, answer 4xx as problems, and change nothing when they fail', async () => {
-        await fc.assert(fc.asyncProperty(
-          fc.constantFrom(...METHODS),
-          fc.oneof(
-            fc.constantFrom('/', '/persons', '/persons/', '/persons//', '/persons/seed-1/', '/persons/seed-1/x', '/persons?limit=0',
-              '/persons?limit=1001', '/persons?limit=-1', '/persons?limit=1e2', '/persons?limit=', '/persons?after=', '/persons?after=%ff',
-              '/persons?after=a&after=b', '/persons?limit=2&limit=3', '/problems/', '/problems/nope', '/problems/__proto__',
-              '/problems/constructor', '/PERSONS', '/persons%2Fseed-1', '/persons/seed-1?x=%zz', '//persons/seed-1', '/persons/./seed-1'),
-            fc.string({ unit: fc.constantFrom('a', '/', '?', '&', '=', '%', '.', '~', '-', '_', '2', 'F', 'persons', 'limit', 'after'), maxLength: 20 })
-              .map((tail) => `/persons${tail}`),
+        await fc.assert(
+          fc.asyncProperty(
+            fc.constantFrom(...METHODS),
+            fc.oneof(
+              fc.constantFrom(
+                '/',
+                '/persons',
+                '/persons/',
+                '/persons//',
+                '/persons/seed-1/',
+                '/persons/seed-1/x',
+                '/persons?limit=0',
+                '/persons?limit=1001',
+                '/persons?limit=-1',
+                '/persons?limit=1e2',
+                '/persons?limit=',
+                '/persons?after=',
+                '/persons?after=%ff',
+                '/persons?after=a&after=b',
+                '/persons?limit=2&limit=3',
+                '/problems/',
+                '/problems/nope',
+                '/problems/__proto__',
+                '/problems/constructor',
+                '/PERSONS',
+                '/persons%2Fseed-1',
+                '/persons/seed-1?x=%zz',
+                '//persons/seed-1',
+                '/persons/./seed-1',
+              ),
+              fc
+                .string({ unit: fc.constantFrom('a', '/', '?', '&', '=', '%', '.', '~', '-', '_', '2', 'F', 'persons', 'limit', 'after'), maxLength: 20 })
+                .map((tail) => `/persons${tail}`),
+            ),
+            async (method, path) => {
+              await probe({ method, path })
+            },
           ),
-          async (method, path) => {
-            await probe({ method, path })
-          },
-        ), { numRuns: NUM_RUNS, includeErrorInReport: true })
+          { numRuns: NUM_RUNS, includeErrorInReport: true },
+        )
       })
     })
 

@@ -9,9 +9,27 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import {
-  applyChanges, assertCopyEquals, assertProblem, changesSince, changesToken, feedBody, feedPath, followChanges,
-  getPerson, isTombstone, linkTargets, makeToken, readChanges, request, seededRandom, storedCollection, tokenParts,
-  Writer, type FeedBody, type FeedItem, type LiveItem,
+  applyChanges,
+  assertCopyEquals,
+  assertProblem,
+  changesSince,
+  changesToken,
+  feedBody,
+  feedPath,
+  followChanges,
+  getPerson,
+  isTombstone,
+  linkTargets,
+  makeToken,
+  readChanges,
+  request,
+  seededRandom,
+  storedCollection,
+  tokenParts,
+  Writer,
+  type FeedBody,
+  type FeedItem,
+  type LiveItem,
 } from '../helpers/changes-feed.js'
 import { rawRequest, withoutDate } from '../helpers/raw-request.js'
 import { spawnServer, stopProcess } from '../helpers/spawn-server.js'
@@ -49,7 +67,10 @@ async function concatenatedPages(baseUrl: string, limit: number): Promise<LiveIt
  * first (their tokens are not 0 and a token names only a moment), but only of persons not live.
  */
 function assertCopyFromZero(items: readonly FeedItem[], writer: Writer): void {
-  assert.deepEqual(items.filter((item) => !isTombstone(item)), writer.expectedSince(0, true))
+  assert.deepEqual(
+    items.filter((item) => !isTombstone(item)),
+    writer.expectedSince(0, true),
+  )
   const ids = items.map((item) => item.person_id)
   assert.equal(new Set(ids).size, ids.length, `an id delivered twice: ${ids.join(' ')}`)
   for (const item of items.filter(isTombstone)) assert.ok(!writer.current.has(item.person_id), `a tombstone of live ${item.person_id}`)
@@ -118,7 +139,7 @@ for (const driver of TEST_DRIVERS) {
           assert.ok(next !== undefined, `a cut answer has a Link rel="next": ${answer.headers.get('link')}`)
           const url = new URL(next, server.baseUrl)
           assert.equal(url.pathname, '/persons')
-          assert.equal(url.searchParams.get('since'), body.next, 'the Link names the answer\'s next')
+          assert.equal(url.searchParams.get('since'), body.next, "the Link names the answer's next")
           assert.equal(url.searchParams.get('limit'), '3', 'the Link keeps the limit')
           assert.deepEqual(url.searchParams.getAll('since').length, 1)
           // the Link, followed as it is, answers what `next` does
@@ -221,7 +242,10 @@ for (const driver of TEST_DRIVERS) {
         await writer.update(ids[0]!, 'c')
         const body = await changesSince(server.baseUrl, { since: token })
         assertNoRepeats(body, 'mixed writes')
-        assert.deepEqual(body.changes.map((c) => c.person_id), [ids[3], ids[2], ids[1], ids[0]])
+        assert.deepEqual(
+          body.changes.map((c) => c.person_id),
+          [ids[3], ids[2], ids[1], ids[0]],
+        )
         assert.deepEqual(body.changes, writer.expectedSince(mark))
       })
 
@@ -294,10 +318,13 @@ for (const driver of TEST_DRIVERS) {
         await writer.update('d1', 'changed too', true)
         const followed = await followChanges(server.baseUrl, token)
         assert.deepEqual(followed.items, writer.expectedSince(mark))
-        assert.deepEqual(followed.items.map((i) => i.person_id), ['c0', 'c3', 'd2', 'd1'])
+        assert.deepEqual(
+          followed.items.map((i) => i.person_id),
+          ['c0', 'c3', 'd2', 'd1'],
+        )
       })
 
-      it('paged through while writers write, then followed from the first page\'s token, give exactly the stored collection', async () => {
+      it("paged through while writers write, then followed from the first page's token, give exactly the stored collection", async () => {
         const random = seededRandom(SEED + 1)
         const copy = new Map<string, LiveItem>()
         let path: string | undefined = '/persons?limit=2'
@@ -443,7 +470,7 @@ for (const driver of TEST_DRIVERS) {
         ['since=abc', () => '/persons?since=abc'],
         ['since=-1', () => '/persons?since=-1'],
         ['an overlong since', () => `/persons?since=${'A'.repeat(5000)}`],
-        ['a person\'s ETag, quotes and all, as since', () => `/persons?${new URLSearchParams({ since: personEtag }).toString()}`],
+        ["a person's ETag, quotes and all, as since", () => `/persons?${new URLSearchParams({ since: personEtag }).toString()}`],
         ['since given twice', () => '/persons?since=0&since=0'],
         ['limit=0', () => '/persons?since=0&limit=0'],
         ['limit=1001', () => '/persons?since=0&limit=1001'],
@@ -465,17 +492,20 @@ for (const driver of TEST_DRIVERS) {
         const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.stringMatching(/^[0-9a-zA-Z._~-]{0,20}$/))
         const since = fc.oneof(text, fc.constantFrom('0', old, ahead, `${current}.1`, `${tokenParts(current).epoch}.`, '00', '0.0'))
         const number = fc.oneof(text, fc.integer({ min: -5, max: 2000 }).map(String))
-        await fc.assert(fc.asyncProperty(since, fc.option(number), fc.option(number), async (s, limit, wait) => {
-          const params = new URLSearchParams({ since: s })
-          if (limit !== null) params.set('limit', limit)
-          if (wait !== null) params.set('wait', wait)
-          const path = `/persons?${params.toString()}`
-          // every `since` here answers at once, so a held request is a failure, not a wait
-          const answer = await request(server.baseUrl, path, { signal: AbortSignal.timeout(10_000) })
-          assert.ok([200, 400, 410].includes(answer.status), `${path} answered ${answer.status}: ${answer.text}`)
-          if (answer.status !== 200) assertProblem(answer, answer.status, path)
-          else feedBody(answer)
-        }), { numRuns: 300, includeErrorInReport: true })
+        await fc.assert(
+          fc.asyncProperty(since, fc.option(number), fc.option(number), async (s, limit, wait) => {
+            const params = new URLSearchParams({ since: s })
+            if (limit !== null) params.set('limit', limit)
+            if (wait !== null) params.set('wait', wait)
+            const path = `/persons?${params.toString()}`
+            // every `since` here answers at once, so a held request is a failure, not a wait
+            const answer = await request(server.baseUrl, path, { signal: AbortSignal.timeout(10_000) })
+            assert.ok([200, 400, 410].includes(answer.status), `${path} answered ${answer.status}: ${answer.text}`)
+            if (answer.status !== 200) assertProblem(answer, answer.status, path)
+            else feedBody(answer)
+          }),
+          { numRuns: 300, includeErrorInReport: true },
+        )
       })
     })
 

@@ -11,9 +11,23 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import pg from 'pg'
 import {
-  applyChanges, assertCopyEquals, assertProblem, changesSince, feedBody, feedPath, followChanges, isTombstone,
-  makeToken, readChanges, request, seededRandom, storedCollection, tokenParts, Writer,
-  type FeedItem, type LiveItem,
+  applyChanges,
+  assertCopyEquals,
+  assertProblem,
+  changesSince,
+  feedBody,
+  feedPath,
+  followChanges,
+  isTombstone,
+  makeToken,
+  readChanges,
+  request,
+  seededRandom,
+  storedCollection,
+  tokenParts,
+  Writer,
+  type FeedItem,
+  type LiveItem,
 } from '../helpers/changes-feed.js'
 import { spawnServer, stopProcess, type ServerProcess } from '../helpers/spawn-server.js'
 import { SseReader, type SseEvent } from '../helpers/sse-reader.js'
@@ -88,7 +102,8 @@ async function killListeners(databaseUrl: string): Promise<number> {
   await client.connect()
   try {
     const result = await client.query(
-      "SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = 'ifmatch-listen' AND datname = current_database()")
+      "SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = 'ifmatch-listen' AND datname = current_database()",
+    )
     return result.rows.filter((row: { killed: boolean }) => row.killed).length
   } finally {
     await client.end()
@@ -101,7 +116,8 @@ async function listeners(databaseUrl: string): Promise<number> {
   await client.connect()
   try {
     const result = await client.query(
-      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'ifmatch-listen' AND datname = current_database()")
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'ifmatch-listen' AND datname = current_database()",
+    )
     return (result.rows[0] as { n: number }).n
   } finally {
     await client.end()
@@ -130,7 +146,7 @@ for (const driver of TEST_DRIVERS) {
       })
 
       describe('long polling', () => {
-        it('answers a held wait=5 within 250 ms of a write\'s 2xx, written in another process or in this one', async (t) => {
+        it("answers a held wait=5 within 250 ms of a write's 2xx, written in another process or in this one", async (t) => {
           const figures: string[] = []
           for (let n = 0; n < 6; n++) {
             const crossProcess = n % 2 === 0
@@ -152,7 +168,10 @@ for (const driver of TEST_DRIVERS) {
           t.diagnostic(`answered after the write's 2xx: ${figures.join(', ')}`)
         })
 
-        for (const [label, rounds, crossProcess] of [['this process', ROUNDS, false], ['another process', CROSS_PROCESS_ROUNDS, true]] as const) {
+        for (const [label, rounds, crossProcess] of [
+          ['this process', ROUNDS, false],
+          ['another process', CROSS_PROCESS_ROUNDS, true],
+        ] as const) {
           it(`returns each of ${rounds} long polls (wait=30) sent at once with a write in ${label} with that write, never after the wait`, async (t) => {
             let token = await currentToken(reader.baseUrl)
             let slowest = 0
@@ -165,9 +184,14 @@ for (const driver of TEST_DRIVERS) {
               const poll = pollFirst ? longPoll(reader.baseUrl, token, 30, {}, 5000) : undefined
               const written = writer.update(`seed${round % 3}`, `round ${round}`)
               const polled = poll ?? longPoll(reader.baseUrl, token, 30, {}, 5000)
-              const [item, answer] = await Promise.all([written, polled.answered.catch((error: unknown) => {
-                throw new Error(`round ${round} (${pollFirst ? 'poll first' : 'write first'}): the long poll did not return within 5 s: a lost wake-up`, { cause: error })
-              })])
+              const [item, answer] = await Promise.all([
+                written,
+                polled.answered.catch((error: unknown) => {
+                  throw new Error(`round ${round} (${pollFirst ? 'poll first' : 'write first'}): the long poll did not return within 5 s: a lost wake-up`, {
+                    cause: error,
+                  })
+                }),
+              ])
               assert.deepEqual(answer.body.changes, [item], `round ${round}`)
               slowest = Math.max(slowest, answer.at - polled.startedAt)
               token = answer.body.next
@@ -212,7 +236,7 @@ for (const driver of TEST_DRIVERS) {
               const poll = longPoll(reader.baseUrl, token, 30, {}, 10_000)
               // the reader listens while someone waits: wait until it does, then cut it
               const deadline = performance.now() + 5000
-              while (await listeners(database.url) === 0) {
+              while ((await listeners(database.url)) === 0) {
                 assert.ok(performance.now() < deadline, 'no LISTEN connection named ifmatch-listen while a long poll waits')
                 await pause(20)
               }
@@ -320,7 +344,7 @@ for (const driver of TEST_DRIVERS) {
             let idleMs = 0
             while (!caughtUp()) {
               const taken = 1 + Math.floor(random() * 15)
-              for (let i = 0; i < taken && !caughtUp();) {
+              for (let i = 0; i < taken && !caughtUp(); ) {
                 const event = await stream.pollEvent(100)
                 if (event === undefined) {
                   idleMs += 100
@@ -369,10 +393,17 @@ for (const driver of TEST_DRIVERS) {
             const stream = await SseReader.open(reader.baseUrl, path, headers)
             const text = await stream.body()
             const contentType = String(stream.headers['content-type'])
-            assertProblem({
-              status: stream.status, headers: new Headers({ 'content-type': contentType }), etag: null, text,
-              json: /json/.test(contentType) ? JSON.parse(text) as unknown : undefined,
-            }, status, `${path} ${JSON.stringify(headers)}`)
+            assertProblem(
+              {
+                status: stream.status,
+                headers: new Headers({ 'content-type': contentType }),
+                etag: null,
+                text,
+                json: /json/.test(contentType) ? (JSON.parse(text) as unknown) : undefined,
+              },
+              status,
+              `${path} ${JSON.stringify(headers)}`,
+            )
             if (status === 410) assert.equal(stream.headers['cache-control'], 'no-store')
           }
         })

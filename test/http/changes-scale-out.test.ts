@@ -9,8 +9,15 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  applyChanges, assertCopyEquals, changesSince, isTombstone, request, seededRandom, storedCollection,
-  type FeedItem, type LiveItem,
+  applyChanges,
+  assertCopyEquals,
+  changesSince,
+  isTombstone,
+  request,
+  seededRandom,
+  storedCollection,
+  type FeedItem,
+  type LiveItem,
 } from '../helpers/changes-feed.js'
 import { spawnServer, stopProcess, type ServerProcess } from '../helpers/spawn-server.js'
 import { TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
@@ -47,13 +54,16 @@ async function runWriter(urls: readonly string[], random: () => number, log: Ack
       }
       assert.equal(read.status, 200, read.text)
       const etag = read.etag!
-      const answer = roll < 0.4
-        ? await request(base, `/persons/${id}`, { method: 'PUT', headers: { 'if-match': etag }, body: JSON.stringify({ person_name: `put ${op}` }) })
-        : roll < 0.75
-          ? await request(base, `/persons/${id}`, {
-            method: 'PATCH', headers: { 'if-match': etag, 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ person_name: `patch ${op}` }),
-          })
-          : await request(base, `/persons/${id}`, { method: 'DELETE', headers: { 'if-match': etag } })
+      const answer =
+        roll < 0.4
+          ? await request(base, `/persons/${id}`, { method: 'PUT', headers: { 'if-match': etag }, body: JSON.stringify({ person_name: `put ${op}` }) })
+          : roll < 0.75
+            ? await request(base, `/persons/${id}`, {
+                method: 'PATCH',
+                headers: { 'if-match': etag, 'content-type': 'application/merge-patch+json' },
+                body: JSON.stringify({ person_name: `patch ${op}` }),
+              })
+            : await request(base, `/persons/${id}`, { method: 'DELETE', headers: { 'if-match': etag } })
       // someone else wrote or deleted it since our read: read again
       if (answer.status === 412 || answer.status === 404) continue
       assert.ok(answer.status === 200 || answer.status === 204, `${answer.status} ${answer.text}`)

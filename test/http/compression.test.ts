@@ -37,7 +37,10 @@ const REQUEST_TIMEOUT_MS = 15_000
 function request(baseUrl: string, method: string, path: string, headers: Record<string, string | readonly string[]> = {}, body?: string): Promise<RawResponse> {
   let timer: NodeJS.Timeout | undefined
   const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${method} ${baseUrl}${path} ${JSON.stringify(headers)}: no answer in ${REQUEST_TIMEOUT_MS} ms`)), REQUEST_TIMEOUT_MS)
+    timer = setTimeout(
+      () => reject(new Error(`${method} ${baseUrl}${path} ${JSON.stringify(headers)}: no answer in ${REQUEST_TIMEOUT_MS} ms`)),
+      REQUEST_TIMEOUT_MS,
+    )
   })
   return Promise.race([rawRequest(baseUrl, method, path, headers, body), timedOut]).finally(() => clearTimeout(timer))
 }
@@ -79,10 +82,12 @@ async function createPersons(baseUrl: string, count: number, prefix = 'p'): Prom
   const ids = Array.from({ length: count }, (_, i) => `${prefix}${String(i + 1).padStart(3, '0')}`)
   // a few at a time: quick, and gentle with a machine shared by other suites
   for (let start = 0; start < ids.length; start += 10) {
-    await Promise.all(ids.slice(start, start + 10).map(async (id, i) => {
-      const created = await write(baseUrl, 'POST', '/persons', { person_id: id, person_name: `Person ${id}, number ${start + i} of the register` })
-      assert.equal(created.status, 201, created.body.toString())
-    }))
+    await Promise.all(
+      ids.slice(start, start + 10).map(async (id, i) => {
+        const created = await write(baseUrl, 'POST', '/persons', { person_id: id, person_name: `Person ${id}, number ${start + i} of the register` })
+        assert.equal(created.status, 201, created.body.toString())
+      }),
+    )
   }
 }
 
@@ -416,9 +421,16 @@ for (const driver of TEST_DRIVERS) {
 
         it(`PATCH with the ${coding} tag succeeds`, async () => {
           const etag = await identityTag(base, '/persons/p011')
-          const response = await request(base, 'PATCH', '/persons/p011', {
-            'content-type': 'application/merge-patch+json', 'if-match': codedTag(etag, coding),
-          }, JSON.stringify({ person_name: `Patched under ${coding}` }))
+          const response = await request(
+            base,
+            'PATCH',
+            '/persons/p011',
+            {
+              'content-type': 'application/merge-patch+json',
+              'if-match': codedTag(etag, coding),
+            },
+            JSON.stringify({ person_name: `Patched under ${coding}` }),
+          )
           assert.equal(response.status, 200, response.body.toString())
           const now = await get(base, '/persons/p011')
           assert.equal((JSON.parse(now.body.toString()) as { person_name: string }).person_name, `Patched under ${coding}`)
@@ -438,9 +450,16 @@ for (const driver of TEST_DRIVERS) {
           const current = await rename(base, 'p012', `Current before stale ${coding}`)
           const before = await get(base, '/persons/p012')
           const put = await write(base, 'PUT', '/persons/p012', { person_name: 'Lost update' }, { 'if-match': codedTag(stale, coding) })
-          const patch = await request(base, 'PATCH', '/persons/p012', {
-            'content-type': 'application/merge-patch+json', 'if-match': codedTag(stale, coding),
-          }, JSON.stringify({ person_name: 'Lost patch' }))
+          const patch = await request(
+            base,
+            'PATCH',
+            '/persons/p012',
+            {
+              'content-type': 'application/merge-patch+json',
+              'if-match': codedTag(stale, coding),
+            },
+            JSON.stringify({ person_name: 'Lost patch' }),
+          )
           const del = await request(base, 'DELETE', '/persons/p012', { 'if-match': codedTag(stale, coding) })
           for (const response of [put, patch, del]) {
             assert.equal(response.status, 412)
@@ -525,7 +544,10 @@ for (const driver of TEST_DRIVERS) {
         await rename(base, 'p020', 'Woke the long poll')
         const response = await poll
         const answer = JSON.parse(decodedOk(response, 'gzip').toString()) as { changes: Array<{ person_id: string; person_name: string }> }
-        assert.deepEqual(answer.changes.map((change) => [change.person_id, change.person_name]), [['p020', 'Woke the long poll']])
+        assert.deepEqual(
+          answer.changes.map((change) => [change.person_id, change.person_name]),
+          [['p020', 'Woke the long poll']],
+        )
         // the same URL in identity, now that the write has committed, answers at once
         assert.equal(field(response, 'etag'), codedTag(await identityTag(base, path), 'gzip'))
       })
@@ -551,7 +573,9 @@ for (const driver of TEST_DRIVERS) {
         assert.match(String(head.headers['content-type']), /^text\/event-stream/)
         assert.equal(head.headers['content-encoding'], undefined)
         // the same URL answers JSON in a coding: a cache must tell the two apart
-        const vary = String(head.headers.vary).split(',').map((name) => name.trim().toLowerCase())
+        const vary = String(head.headers.vary)
+          .split(',')
+          .map((name) => name.trim().toLowerCase())
         assert.ok(vary.includes('accept') && vary.includes('accept-encoding'), `Vary: ${String(head.headers.vary)}`)
         assert.match(head.firstChunk.toString('utf8'), /^(retry:|:|event:|id:|data:)/m)
       })
@@ -670,16 +694,27 @@ for (const driver of TEST_DRIVERS) {
       const servers = [a!, b!]
       const tokens = ['0']
       for (let round = 0; round < 6; round++) {
-        const paths = ['/persons', '/persons?limit=50', '/persons?limit=120', '/persons?limit=40&after=q040', FEED,
-          ...tokens.slice(-2).map((token) => `/persons?since=${token}`)]
-        const reads = servers.flatMap((server, s) => paths.flatMap((path) => [undefined, ...CODINGS].map(async (coding) => {
-          keep(await get(server.baseUrl, path, accepting(coding)), `${s === 0 ? 'A' : 'B'} ${says(coding)} ${path}`)
-        })))
+        const paths = [
+          '/persons',
+          '/persons?limit=50',
+          '/persons?limit=120',
+          '/persons?limit=40&after=q040',
+          FEED,
+          ...tokens.slice(-2).map((token) => `/persons?since=${token}`),
+        ]
+        const reads = servers.flatMap((server, s) =>
+          paths.flatMap((path) =>
+            [undefined, ...CODINGS].map(async (coding) => {
+              keep(await get(server.baseUrl, path, accepting(coding)), `${s === 0 ? 'A' : 'B'} ${says(coding)} ${path}`)
+            }),
+          ),
+        )
         // on odd rounds the writes race the reads: a page read in its own snapshot must still carry
         // the tag of what it holds
-        const writes = round % 2 === 1
-          ? [0, 3, 5].map((offset, i) => rename(servers[i % 2]!.baseUrl, `q${String(round * 9 + offset).padStart(3, '0')}`, `Round ${round}`))
-          : []
+        const writes =
+          round % 2 === 1
+            ? [0, 3, 5].map((offset, i) => rename(servers[i % 2]!.baseUrl, `q${String(round * 9 + offset).padStart(3, '0')}`, `Round ${round}`))
+            : []
         await Promise.all([...reads, ...writes])
         if (round % 2 === 0) await rename(servers[0]!.baseUrl, `q${String(round * 5 + 1).padStart(3, '0')}`, `Between rounds ${round}`)
         const feed = JSON.parse(decodeBody(await get(b!.baseUrl, `/persons?since=${tokens.at(-1)!}`)).toString()) as { next: string }

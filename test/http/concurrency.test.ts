@@ -37,7 +37,9 @@ function collisionSuite(baseUrls: () => readonly string[]): void {
 
   async function createPerson(id: string, name: string): Promise<string> {
     const answer = await send(`${at(0)}/persons`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ person_id: id, person_name: name }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ person_id: id, person_name: name }),
     })
     assert.equal(answer.status, 201, answer.body)
     assert.ok(answer.etag !== null)
@@ -51,11 +53,15 @@ function collisionSuite(baseUrls: () => readonly string[]): void {
   describe(`${WRITERS} simultaneous PUTs with the same If-Match`, () => {
     it(`answer exactly one 200 and ${WRITERS - 1} × 412 with the seed's message, and the winner's name is stored`, async () => {
       const etag = await createPerson('race-put', 'start')
-      const answers = await Promise.all(Array.from({ length: WRITERS }, (_, i) => send(`${at(i)}/persons/race-put`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/json', 'if-match': etag },
-        body: JSON.stringify({ person_name: `writer ${i}` }),
-      })))
+      const answers = await Promise.all(
+        Array.from({ length: WRITERS }, (_, i) =>
+          send(`${at(i)}/persons/race-put`, {
+            method: 'PUT',
+            headers: { 'content-type': 'application/json', 'if-match': etag },
+            body: JSON.stringify({ person_name: `writer ${i}` }),
+          }),
+        ),
+      )
       assert.deepEqual(countStatuses(answers), { 200: 1, 412: WRITERS - 1 })
       for (const loser of answers.filter((a) => a.status === 412)) assertProblem(loser, STALE_PROBLEM)
       const winner = answers.find((a) => a.status === 200)!
@@ -69,11 +75,15 @@ function collisionSuite(baseUrls: () => readonly string[]): void {
   describe(`${WRITERS} simultaneous PATCHes with the same If-Match`, () => {
     it(`answer exactly one 200 and ${WRITERS - 1} × 412 with the seed's message, and the winner's name is stored`, async () => {
       const etag = await createPerson('race-patch', 'start')
-      const answers = await Promise.all(Array.from({ length: WRITERS }, (_, i) => send(`${at(i)}/persons/race-patch`, {
-        method: 'PATCH',
-        headers: { 'content-type': 'application/merge-patch+json', 'if-match': etag },
-        body: JSON.stringify({ person_name: `patcher ${i}` }),
-      })))
+      const answers = await Promise.all(
+        Array.from({ length: WRITERS }, (_, i) =>
+          send(`${at(i)}/persons/race-patch`, {
+            method: 'PATCH',
+            headers: { 'content-type': 'application/merge-patch+json', 'if-match': etag },
+            body: JSON.stringify({ person_name: `patcher ${i}` }),
+          }),
+        ),
+      )
       assert.deepEqual(countStatuses(answers), { 200: 1, 412: WRITERS - 1 })
       for (const loser of answers.filter((a) => a.status === 412)) assertProblem(loser, STALE_PROBLEM)
       const winner = answers.find((a) => a.status === 200)!
@@ -90,14 +100,22 @@ function collisionSuite(baseUrls: () => readonly string[]): void {
     // version (nothing else writes), so a 412 would mean the check ran against a stale read.
     it(`answer exactly one 204 and ${WRITERS - 1} × 404, and the person is gone`, async () => {
       const etag = await createPerson('race-delete', 'doomed')
-      const answers = await Promise.all(Array.from({ length: WRITERS }, (_, i) => send(`${at(i)}/persons/race-delete`, {
-        method: 'DELETE', headers: { 'if-match': etag },
-      })))
+      const answers = await Promise.all(
+        Array.from({ length: WRITERS }, (_, i) =>
+          send(`${at(i)}/persons/race-delete`, {
+            method: 'DELETE',
+            headers: { 'if-match': etag },
+          }),
+        ),
+      )
       assert.deepEqual(countStatuses(answers), { 204: 1, 404: WRITERS - 1 })
       for (const loser of answers.filter((a) => a.status === 404)) {
         assertProblem(loser, {
-          type: '/problems/not-found', title: 'Not Found', status: 404,
-          detail: 'Person with ID race-delete not found', message: 'Person with ID race-delete not found',
+          type: '/problems/not-found',
+          title: 'Not Found',
+          status: 404,
+          detail: 'Person with ID race-delete not found',
+          message: 'Person with ID race-delete not found',
         })
       }
       assert.equal((await readPerson('race-delete', 1)).status, 404)
@@ -106,11 +124,15 @@ function collisionSuite(baseUrls: () => readonly string[]): void {
 
   describe(`${WRITERS} simultaneous PUTs with If-None-Match: * on a new id`, () => {
     it(`answer exactly one 201 and ${WRITERS - 1} × 412, and the creator's name is stored`, async () => {
-      const answers = await Promise.all(Array.from({ length: WRITERS }, (_, i) => send(`${at(i)}/persons/race-create`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/json', 'if-none-match': '*' },
-        body: JSON.stringify({ person_name: `creator ${i}` }),
-      })))
+      const answers = await Promise.all(
+        Array.from({ length: WRITERS }, (_, i) =>
+          send(`${at(i)}/persons/race-create`, {
+            method: 'PUT',
+            headers: { 'content-type': 'application/json', 'if-none-match': '*' },
+            body: JSON.stringify({ person_name: `creator ${i}` }),
+          }),
+        ),
+      )
       assert.deepEqual(countStatuses(answers), { 201: 1, 412: WRITERS - 1 })
       for (const loser of answers.filter((a) => a.status === 412)) {
         assert.match(loser.contentType ?? '', /^application\/problem\+json/)
@@ -137,7 +159,7 @@ function collisionSuite(baseUrls: () => readonly string[]): void {
       let attempts = 0
       const client = async (c: number): Promise<void> => {
         let turn = c
-        for (let done = 0; done < INCREMENTS;) {
+        for (let done = 0; done < INCREMENTS; ) {
           assert.ok(++attempts <= maxAttempts, 'too many attempts: the clients never get through')
           const read = await readPerson('counter', turn++)
           assert.equal(read.status, 200, read.body)
@@ -165,7 +187,10 @@ function collisionSuite(baseUrls: () => readonly string[]): void {
       const final = await readPerson('counter')
       assert.equal(JSON.parse(final.body).person_name, `counter ${CLIENTS * INCREMENTS}`)
       // each acknowledged write wrote a different value, 1 to 200: two 200s for one value would be a lost update
-      assert.deepEqual([...written].sort((x, y) => x - y), Array.from({ length: CLIENTS * INCREMENTS }, (_, i) => i + 1))
+      assert.deepEqual(
+        [...written].sort((x, y) => x - y),
+        Array.from({ length: CLIENTS * INCREMENTS }, (_, i) => i + 1),
+      )
     })
   })
 }
@@ -203,7 +228,9 @@ for (const driver of TEST_DRIVERS) {
       it('serve the same epoch: an ETag from one is valid on the other', async () => {
         const [one, two] = servers as [RunningServer, RunningServer]
         const created = await send(`${one.baseUrl}/persons`, {
-          method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"person_id":"shared","person_name":"x"}',
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"person_id":"shared","person_name":"x"}',
         })
         assert.equal(created.status, 201)
         const revalidated = await send(`${two.baseUrl}/persons/shared`, { headers: { 'if-none-match': created.etag! } })

@@ -29,7 +29,10 @@ function preflight(url: string, origin: string): Promise<Response> {
 
 /** The members of a comma-separated header, lower-cased. */
 function list(value: string | null): string[] {
-  return (value ?? '').split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '')
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '')
 }
 
 async function createPerson(baseUrl: string, id: string): Promise<string> {
@@ -41,7 +44,9 @@ async function createPerson(baseUrl: string, id: string): Promise<string> {
 describe('CORS', () => {
   describe('when no origins are configured (the default)', () => {
     let server: RunningServer
-    before(async () => { server = await startServer() })
+    before(async () => {
+      server = await startServer()
+    })
     after(async () => server.close())
 
     it('answers a preflight on /persons/:id with 405 and Allow, as for any other unsupported method', async () => {
@@ -76,8 +81,7 @@ describe('CORS', () => {
       assert.equal(response.status, 204)
       assert.equal(response.headers.get('access-control-allow-origin'), A)
       assert.deepEqual(list(response.headers.get('access-control-allow-methods')), ['get', 'head', 'post', 'put', 'patch', 'delete'])
-      assert.deepEqual(list(response.headers.get('access-control-allow-headers')),
-        ['if-match', 'if-none-match', 'content-type', 'authorization'])
+      assert.deepEqual(list(response.headers.get('access-control-allow-headers')), ['if-match', 'if-none-match', 'content-type', 'authorization'])
       assert.equal(response.headers.get('access-control-max-age'), '600')
       assert.equal(await response.text(), '')
     })
@@ -105,7 +109,9 @@ describe('CORS', () => {
 
     it('keeps them on a 412, so a cross-origin writer can read the conflict', async () => {
       const response = await fetch(`${server.baseUrl}/persons/1`, {
-        method: 'PUT', headers: { origin: A, 'if-match': '"stale"' }, body: JSON.stringify({ person_name: 'x' }),
+        method: 'PUT',
+        headers: { origin: A, 'if-match': '"stale"' },
+        body: JSON.stringify({ person_name: 'x' }),
       })
       assert.equal(response.status, 412)
       assert.equal(response.headers.get('access-control-allow-origin'), A)
@@ -129,7 +135,9 @@ describe('CORS', () => {
 
   describe('when any origin is allowed (*)', () => {
     let server: RunningServer
-    before(async () => { server = await startServer({ corsOrigins: '*' }) })
+    before(async () => {
+      server = await startServer({ corsOrigins: '*' })
+    })
     after(async () => server.close())
 
     it('allows every origin and still exposes ETag', async () => {
@@ -170,7 +178,10 @@ describe('CORS', () => {
       const result = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/server.ts', '--port', '0'], {
         cwd: fileURLToPath(new URL('../..', import.meta.url)),
         env: { ...process.env, CORS_ORIGINS: 'a.example', DATABASE_URL: 'sqlite::memory:' },
-      }).then(() => ({ code: 0, stderr: '' }), (error: { code: number; stderr: string }) => error)
+      }).then(
+        () => ({ code: 0, stderr: '' }),
+        (error: { code: number; stderr: string }) => error,
+      )
       assert.equal(result.code, 2)
       assert.match(result.stderr, /CORS_ORIGINS: "a\.example" is not an origin/)
     })

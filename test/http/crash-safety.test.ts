@@ -40,15 +40,24 @@ interface Answer {
 
 function send(agent: Agent, port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({
-      host: '127.0.0.1', port, method, path, agent,
-      headers: { ...headers, ...(body === undefined ? {} : { 'content-length': Buffer.byteLength(body) }) },
-    }, (res) => {
-      let text = ''
-      res.setEncoding('utf8').on('data', (chunk: string) => { text += chunk })
-      res.on('end', () => resolve({ status: res.statusCode!, etag: res.headers.etag, body: text }))
-      res.on('error', reject)
-    })
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        agent,
+        headers: { ...headers, ...(body === undefined ? {} : { 'content-length': Buffer.byteLength(body) }) },
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8').on('data', (chunk: string) => {
+          text += chunk
+        })
+        res.on('end', () => resolve({ status: res.statusCode!, etag: res.headers.etag, body: text }))
+        res.on('error', reject)
+      },
+    )
     req.on('error', reject)
     req.end(body)
   })
@@ -74,13 +83,19 @@ async function writer(port: number, index: number, logs: PersonLog[]): Promise<v
         log.attempts.push(attempt)
         let answer: Answer
         try {
-          answer = step === 0
-            ? await send(agent, port, 'POST', '/persons', {}, JSON.stringify({ person_id: id, person_name: name }))
-            : deleting
-              ? await send(agent, port, 'DELETE', `/persons/${id}`, { 'if-match': etag! })
-              : await send(agent, port, step % 2 === 0 ? 'PUT' : 'PATCH', `/persons/${id}`,
-                { 'if-match': etag!, 'content-type': step % 2 === 0 ? 'application/json' : 'application/merge-patch+json' },
-                JSON.stringify({ person_name: name }))
+          answer =
+            step === 0
+              ? await send(agent, port, 'POST', '/persons', {}, JSON.stringify({ person_id: id, person_name: name }))
+              : deleting
+                ? await send(agent, port, 'DELETE', `/persons/${id}`, { 'if-match': etag! })
+                : await send(
+                    agent,
+                    port,
+                    step % 2 === 0 ? 'PUT' : 'PATCH',
+                    `/persons/${id}`,
+                    { 'if-match': etag!, 'content-type': step % 2 === 0 ? 'application/json' : 'application/merge-patch+json' },
+                    JSON.stringify({ person_name: name }),
+                  )
         } catch {
           // the server is gone; this attempt may or may not have been committed
           return
@@ -121,7 +136,7 @@ for (const driver of TEST_DRIVERS) {
           const base = restarted.baseUrl
           for (const person of persons) {
             const response = await fetch(`${base}/persons/${person.id}`)
-            const stored: State = response.status === 404 ? null : (await response.json() as { person_name: string }).person_name
+            const stored: State = response.status === 404 ? null : ((await response.json()) as { person_name: string }).person_name
             if (response.status === 404) await response.arrayBuffer()
             else assert.equal(response.status, 200)
             const lastAcknowledged = person.attempts.findLastIndex((a) => a.acknowledged)
@@ -142,10 +157,10 @@ for (const driver of TEST_DRIVERS) {
           // nothing half-written: the collection holds exactly the persons GET finds, each whole
           // (every page of it: a fast server gets well past 1,000 persons before the kill)
           const listed: { person_id: string; person_name: string; change_date: string }[] = []
-          for (let next: string | undefined = '/persons?limit=1000'; next !== undefined;) {
+          for (let next: string | undefined = '/persons?limit=1000'; next !== undefined; ) {
             const page = await fetch(`${base}${next}`)
             assert.equal(page.status, 200)
-            listed.push(...await page.json() as typeof listed)
+            listed.push(...((await page.json()) as typeof listed))
             next = /^<([^>]+)>; rel="next"$/.exec(page.headers.get('link') ?? '')?.[1]
           }
           const present = new Set<string>()
@@ -160,7 +175,12 @@ for (const driver of TEST_DRIVERS) {
           }
 
           // no ETag handed out before the crash is reused by a write after it
-          const before = new Set(persons.flatMap((p) => p.attempts).map((a) => a.etag).filter((e) => e !== undefined))
+          const before = new Set(
+            persons
+              .flatMap((p) => p.attempts)
+              .map((a) => a.etag)
+              .filter((e) => e !== undefined),
+          )
           const fresh = await fetch(`${base}/persons`, { method: 'POST', body: '{"person_id":"after-crash","person_name":"New"}' })
           await fresh.arrayBuffer()
           assert.equal(fresh.status, 201)

@@ -27,8 +27,12 @@ async function put(baseUrl: string, id: string, name: string, ifMatch: string): 
 
 describe('SQLite, a server killed with SIGKILL while writes stream in', () => {
   let database: TestDatabase
-  before(async () => { database = await sqlite.createDatabase() })
-  after(async () => { await database.cleanup() })
+  before(async () => {
+    database = await sqlite.createDatabase()
+  })
+  after(async () => {
+    await database.cleanup()
+  })
 
   it('keeps every acknowledged write after a restart', async () => {
     const server = await spawnServer(database.url)
@@ -38,7 +42,8 @@ describe('SQLite, a server killed with SIGKILL while writes stream in', () => {
     const inFlight = new Map<string, number>()
     for (const id of ids) {
       const response = await fetch(`${server.baseUrl}/persons`, {
-        method: 'POST', body: JSON.stringify({ person_id: id, person_name: `${id} 0` }),
+        method: 'POST',
+        body: JSON.stringify({ person_id: id, person_name: `${id} 0` }),
       })
       assert.equal(response.status, 201)
       acknowledged.set(id, 0)
@@ -64,17 +69,22 @@ describe('SQLite, a server killed with SIGKILL while writes stream in', () => {
     killed = true
     await server.stop('SIGKILL')
     await Promise.all(writers)
-    assert.ok([...acknowledged.values()].some((n) => n > 0), 'no write was acknowledged before the kill')
+    assert.ok(
+      [...acknowledged.values()].some((n) => n > 0),
+      'no write was acknowledged before the kill',
+    )
 
     const restarted = await spawnServer(database.url)
     try {
       for (const id of ids) {
         const response = await fetch(`${restarted.baseUrl}/persons/${id}`)
-        const person = await response.json() as { person_name: string }
+        const person = (await response.json()) as { person_name: string }
         const stored = Number(person.person_name.split(' ')[1])
         // the write in flight may or may not have landed; every one before it must have
-        assert.ok(stored === acknowledged.get(id) || stored === inFlight.get(id),
-          `${id}: stored write ${stored}, last acknowledged ${acknowledged.get(id)}, in flight ${inFlight.get(id)}`)
+        assert.ok(
+          stored === acknowledged.get(id) || stored === inFlight.get(id),
+          `${id}: stored write ${stored}, last acknowledged ${acknowledged.get(id)}, in flight ${inFlight.get(id)}`,
+        )
       }
     } finally {
       await restarted.stop()

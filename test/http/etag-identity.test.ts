@@ -35,7 +35,9 @@ for (const driver of TEST_DRIVERS) {
     }
     const put = async (id: string, name: string, ifMatch: string): Promise<string> => {
       const answer = await send(`${base}/persons/${id}`, {
-        method: 'PUT', ...json({ person_name: name }), headers: { 'content-type': 'application/json', 'if-match': ifMatch },
+        method: 'PUT',
+        ...json({ person_name: name }),
+        headers: { 'content-type': 'application/json', 'if-match': ifMatch },
       })
       assert.equal(answer.status, 200, answer.body)
       return strongEtag(answer)
@@ -55,7 +57,7 @@ for (const driver of TEST_DRIVERS) {
     })
 
     describe('PUT in a rapid sequence on one person', () => {
-      it('gives 200 distinct ETags, each equal to the next GET\'s', async () => {
+      it("gives 200 distinct ETags, each equal to the next GET's", async () => {
         let etag = await create('rapid', 'v0')
         const seen = new Set([etag])
         for (let i = 1; i <= 200; i++) {
@@ -85,7 +87,9 @@ for (const driver of TEST_DRIVERS) {
         assert.equal(revalidated.status, 200)
         assert.equal(revalidated.etag, third)
         const stale = await send(`${base}/persons/aba`, {
-          method: 'PUT', ...json({ person_name: 'C' }), headers: { 'content-type': 'application/json', 'if-match': first },
+          method: 'PUT',
+          ...json({ person_name: 'C' }),
+          headers: { 'content-type': 'application/json', 'if-match': first },
         })
         assert.equal(stale.status, 412)
       })
@@ -103,7 +107,9 @@ for (const driver of TEST_DRIVERS) {
             etag = await create('phoenix', 'Same')
           } else {
             const created = await send(`${base}/persons/phoenix`, {
-              method: 'PUT', ...json({ person_name: 'Same' }), headers: { 'content-type': 'application/json', 'if-none-match': '*' },
+              method: 'PUT',
+              ...json({ person_name: 'Same' }),
+              headers: { 'content-type': 'application/json', 'if-none-match': '*' },
             })
             assert.equal(created.status, 201, created.body)
             etag = strongEtag(created)
@@ -137,9 +143,15 @@ for (const driver of TEST_DRIVERS) {
             await call(`${target}/persons`, { method: 'POST', ...json({ person_id: id, person_name: `name ${id}` }) }, 201)
           }
           const w1 = await call(`${target}/persons/w1`, {}, 200)
-          await call(`${target}/persons/w1`, {
-            method: 'PUT', ...json({ person_name: 'renamed' }), headers: { 'content-type': 'application/json', 'if-match': w1 },
-          }, 200)
+          await call(
+            `${target}/persons/w1`,
+            {
+              method: 'PUT',
+              ...json({ person_name: 'renamed' }),
+              headers: { 'content-type': 'application/json', 'if-match': w1 },
+            },
+            200,
+          )
           await call(`${target}/persons/w2`, {}, 200)
           await call(`${target}/persons`, {}, 200)
           await call(`${target}/persons?limit=1`, {}, 200)
@@ -162,7 +174,9 @@ for (const driver of TEST_DRIVERS) {
           const read = await send(`${newServer.baseUrl}/persons/w1`, { headers: { 'if-none-match': stale } })
           assert.equal(read.status, 200)
           const write = await send(`${newServer.baseUrl}/persons/w1`, {
-            method: 'PUT', ...json({ person_name: 'lost update' }), headers: { 'content-type': 'application/json', 'if-match': stale },
+            method: 'PUT',
+            ...json({ person_name: 'lost update' }),
+            headers: { 'content-type': 'application/json', 'if-match': stale },
           })
           assert.equal(write.status, 412)
         } finally {
@@ -209,7 +223,9 @@ for (const driver of TEST_DRIVERS) {
         await expectAllChanged('delete of a person on a later page')
         const a = strongEtag(await get('pg-a'))
         const patched = await send(`${base}/persons/pg-a`, {
-          method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json', 'if-match': a }, body: '{"person_name":"patched"}',
+          method: 'PATCH',
+          headers: { 'content-type': 'application/merge-patch+json', 'if-match': a },
+          body: '{"person_name":"patched"}',
         })
         assert.equal(patched.status, 200, patched.body)
         await expectAllChanged('patch')
@@ -239,21 +255,55 @@ for (const driver of TEST_DRIVERS) {
           assert.deepEqual(JSON.parse(read.body), JSON.parse(answer.body), label)
           return etag
         }
-        const posted = await check('POST', await send(`${base}/persons`, {
-          method: 'POST', ...json({ person_id: 'echo', person_name: 'posted' }),
-        }), 201, 'echo')
-        const putted = await check('PUT', await send(`${base}/persons/echo`, {
-          method: 'PUT', ...json({ person_name: 'put' }), headers: { 'content-type': 'application/json', 'if-match': posted },
-        }), 200, 'echo')
-        const patched = await check('PATCH', await send(`${base}/persons/echo`, {
-          method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json', 'if-match': putted }, body: '{"person_name":"patched"}',
-        }), 200, 'echo')
-        await check('PATCH without changes', await send(`${base}/persons/echo`, {
-          method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json', 'if-match': patched }, body: '{}',
-        }), 200, 'echo')
-        await check('create-only PUT', await send(`${base}/persons/echo-2`, {
-          method: 'PUT', ...json({ person_name: 'created' }), headers: { 'content-type': 'application/json', 'if-none-match': '*' },
-        }), 201, 'echo-2')
+        const posted = await check(
+          'POST',
+          await send(`${base}/persons`, {
+            method: 'POST',
+            ...json({ person_id: 'echo', person_name: 'posted' }),
+          }),
+          201,
+          'echo',
+        )
+        const putted = await check(
+          'PUT',
+          await send(`${base}/persons/echo`, {
+            method: 'PUT',
+            ...json({ person_name: 'put' }),
+            headers: { 'content-type': 'application/json', 'if-match': posted },
+          }),
+          200,
+          'echo',
+        )
+        const patched = await check(
+          'PATCH',
+          await send(`${base}/persons/echo`, {
+            method: 'PATCH',
+            headers: { 'content-type': 'application/merge-patch+json', 'if-match': putted },
+            body: '{"person_name":"patched"}',
+          }),
+          200,
+          'echo',
+        )
+        await check(
+          'PATCH without changes',
+          await send(`${base}/persons/echo`, {
+            method: 'PATCH',
+            headers: { 'content-type': 'application/merge-patch+json', 'if-match': patched },
+            body: '{}',
+          }),
+          200,
+          'echo',
+        )
+        await check(
+          'create-only PUT',
+          await send(`${base}/persons/echo-2`, {
+            method: 'PUT',
+            ...json({ person_name: 'created' }),
+            headers: { 'content-type': 'application/json', 'if-none-match': '*' },
+          }),
+          201,
+          'echo-2',
+        )
       })
     })
   })

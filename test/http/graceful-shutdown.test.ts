@@ -24,12 +24,22 @@ interface Outcome {
 /** One request on a connection of its own, so "started" and "answered" are per request. */
 function send(port: number, method: string, path: string, requestId: string, body?: string): Promise<{ status: number } | { error: string }> {
   return new Promise((resolve) => {
-    const req = httpRequest({
-      host: '127.0.0.1', port, method, path, agent: false,
-      headers: { 'x-request-id': requestId, connection: 'close', ...(body === undefined ? {} : { 'content-length': Buffer.byteLength(body) }) },
-    }, (res) => {
-      res.resume().on('end', () => resolve({ status: res.statusCode! })).on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }))
-    })
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        agent: false,
+        headers: { 'x-request-id': requestId, connection: 'close', ...(body === undefined ? {} : { 'content-length': Buffer.byteLength(body) }) },
+      },
+      (res) => {
+        res
+          .resume()
+          .on('end', () => resolve({ status: res.statusCode! }))
+          .on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }))
+      },
+    )
     req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }))
     req.end(body)
   })
@@ -63,7 +73,11 @@ function slowUpload(server: ServerProcess, personId: string, delayMs: number): {
   const port = Number(new URL(server.baseUrl).port)
   const body = JSON.stringify({ person_id: personId, person_name: 'Slow upload' })
   const req = httpRequest({
-    host: '127.0.0.1', port, method: 'POST', path: '/persons', agent: false,
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/persons',
+    agent: false,
     headers: { 'content-length': Buffer.byteLength(body), connection: 'close', 'x-request-id': `slow-${personId}` },
   })
   const answered = new Promise<number>((resolve, reject) => {
@@ -71,8 +85,7 @@ function slowUpload(server: ServerProcess, personId: string, delayMs: number): {
     req.on('error', reject)
   })
   // started means the server has read its headers and is waiting for the rest of the body
-  const started = new Promise<void>((resolve) => req.write(body.slice(0, 10), () => resolve()))
-    .then(() => serverStarted(server, `slow-${personId}`))
+  const started = new Promise<void>((resolve) => req.write(body.slice(0, 10), () => resolve())).then(() => serverStarted(server, `slow-${personId}`))
   void started.then(() => setTimeout(() => req.end(body.slice(10)), delayMs))
   return { started, answered }
 }
@@ -81,27 +94,32 @@ function slowUpload(server: ServerProcess, personId: string, delayMs: number): {
 async function load(port: number, prefix: string, untilMs: number): Promise<Outcome[]> {
   const outcomes: Outcome[] = []
   const deadline = Date.now() + untilMs
-  await Promise.all(Array.from({ length: CLIENTS }, async (_, client) => {
-    for (let n = 0; Date.now() < deadline; n++) {
-      const id = `${prefix}-c${client}-${n}`
-      const kind = (['read', 'create', 'page'] as const)[n % 3]!
-      const outcome: Outcome = kind === 'create' ? { id, kind, personId: id } : { id, kind }
-      outcomes.push(outcome)
-      const result = kind === 'read' ? await send(port, 'GET', '/persons/seed', id)
-        : kind === 'page' ? await send(port, 'GET', '/persons?limit=5', id)
-          : await send(port, 'POST', '/persons', id, JSON.stringify({ person_id: id, person_name: `Person ${id}` }))
-      if ('status' in result) outcome.status = result.status
-      else outcome.error = result.error
-      // the listening socket is closed: this client is done
-      if (outcome.error === 'ECONNREFUSED') return
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async (_, client) => {
+      for (let n = 0; Date.now() < deadline; n++) {
+        const id = `${prefix}-c${client}-${n}`
+        const kind = (['read', 'create', 'page'] as const)[n % 3]!
+        const outcome: Outcome = kind === 'create' ? { id, kind, personId: id } : { id, kind }
+        outcomes.push(outcome)
+        const result =
+          kind === 'read'
+            ? await send(port, 'GET', '/persons/seed', id)
+            : kind === 'page'
+              ? await send(port, 'GET', '/persons?limit=5', id)
+              : await send(port, 'POST', '/persons', id, JSON.stringify({ person_id: id, person_name: `Person ${id}` }))
+        if ('status' in result) outcome.status = result.status
+        else outcome.error = result.error
+        // the listening socket is closed: this client is done
+        if (outcome.error === 'ECONNREFUSED') return
+      }
+    }),
+  )
   return outcomes
 }
 
 async function exitOf(server: ServerProcess): Promise<number | null> {
   if (server.child.exitCode !== null) return server.child.exitCode
-  const [code] = await once(server.child, 'exit') as [number | null]
+  const [code] = (await once(server.child, 'exit')) as [number | null]
   return code
 }
 
@@ -151,7 +169,9 @@ for (const driver of TEST_DRIVERS) {
         }
         assert.ok(startedByLoad > 20, `the load ran (${startedByLoad} requests started)`)
         const refused = outcomes.filter((o) => o.error !== undefined).length
-        t.diagnostic(`${outcomes.length} requests sent, ${startedByLoad} started by the server and all answered, ${refused} got no answer and were never started by it`)
+        t.diagnostic(
+          `${outcomes.length} requests sent, ${startedByLoad} started by the server and all answered, ${refused} got no answer and were never started by it`,
+        )
         // every client ended because the server stopped listening, not because time ran out
         assert.ok(outcomes.some((o) => o.error === 'ECONNREFUSED'))
         await checkAcknowledgedCreatesExist(database.url, outcomes, ['slow-one'])

@@ -69,7 +69,7 @@ describe('the OpenAPI document', () => {
     const response = await fetch(`${baseUrl}/openapi.json`)
     assert.equal(response.status, 200)
     assert.match(response.headers.get('content-type') ?? '', /^application\/json/)
-    document = await response.json() as OpenApiDocument
+    document = (await response.json()) as OpenApiDocument
   })
 
   after(async () => close())
@@ -90,9 +90,20 @@ describe('the OpenAPI document', () => {
       for (const method of Object.keys(item)) if (HTTP_METHODS.includes(method)) documented.add(`${method} ${path}`)
     }
     assert.deepEqual([...documented].sort(), [...served].sort())
-    for (const route of ['get /persons/{id}', 'head /persons/{id}', 'put /persons/{id}', 'patch /persons/{id}',
-      'delete /persons/{id}', 'get /persons', 'head /persons', 'post /persons',
-      'get /healthz', 'get /readyz', 'get /metrics', 'get /openapi.json']) {
+    for (const route of [
+      'get /persons/{id}',
+      'head /persons/{id}',
+      'put /persons/{id}',
+      'patch /persons/{id}',
+      'delete /persons/{id}',
+      'get /persons',
+      'head /persons',
+      'post /persons',
+      'get /healthz',
+      'get /readyz',
+      'get /metrics',
+      'get /openapi.json',
+    ]) {
       assert.ok(documented.has(route), `${route} is documented`)
     }
   })

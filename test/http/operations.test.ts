@@ -23,11 +23,20 @@ async function create(baseUrl: string, id: string, name = 'Wim', headers: Record
 }
 
 /** One request over a raw node:http connection, so a malformed or huge request can be sent. */
-function rawRequest(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function rawRequest(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
       let body = ''
-      res.setEncoding('utf8').on('data', (chunk: string) => { body += chunk }).on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }))
+      res
+        .setEncoding('utf8')
+        .on('data', (chunk: string) => {
+          body += chunk
+        })
+        .on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }))
     })
     req.on('error', reject)
     req.end()
@@ -37,7 +46,9 @@ function rawRequest(port: number, path: string, headers: Record<string, string>)
 for (const driver of TEST_DRIVERS) {
   describe(`${driver.name}: /healthz and /readyz`, () => {
     let server: RunningServer
-    before(async () => { server = await startServer({ driver }) })
+    before(async () => {
+      server = await startServer({ driver })
+    })
     after(async () => server.close())
 
     it('/healthz answers 200 while the process is up', async () => {
@@ -70,7 +81,7 @@ for (const driver of TEST_DRIVERS) {
         assert.equal(ready.status, 503)
         assert.match(ready.headers.get('content-type') ?? '', PROBLEM_JSON)
         assert.equal(ready.headers.get('retry-after'), '1')
-        const body = await ready.json() as Record<string, unknown>
+        const body = (await ready.json()) as Record<string, unknown>
         assert.equal(body.type, '/problems/store-unavailable')
         assert.equal(body.status, 503)
         const health = await fetch(`${baseUrl}/healthz`)
@@ -202,7 +213,7 @@ describe('security headers', () => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) assert.equal(response.headers.get(name), value, name)
   })
 
-  it('are on the 400 Node\'s parser answers to a header section over 16 KiB', async () => {
+  it("are on the 400 Node's parser answers to a header section over 16 KiB", async () => {
     const port = Number(new URL(server.baseUrl).port)
     const response = await rawRequest(port, '/persons/s1', { 'if-none-match': `"${'a'.repeat(20_000)}"` })
     assert.equal(response.status, 400)
@@ -221,7 +232,9 @@ describe('security headers', () => {
 
 describe('X-Request-Id', () => {
   let server: RunningServer
-  before(async () => { server = await startServer() })
+  before(async () => {
+    server = await startServer()
+  })
   after(async () => server.close())
 
   it('is echoed when the client sends a well-formed one', async () => {
@@ -264,7 +277,7 @@ describe('API_TOKEN write protection', () => {
       assert.equal(response.status, 401)
       assert.equal(response.headers.get('www-authenticate'), 'Bearer realm="ifmatch"')
       assert.match(response.headers.get('content-type') ?? '', PROBLEM_JSON)
-      const body = await response.json() as Record<string, unknown>
+      const body = (await response.json()) as Record<string, unknown>
       assert.deepEqual(Object.keys(body).sort(), ['detail', 'message', 'status', 'title', 'type'])
       assert.equal(body.type, '/problems/unauthorized')
       assert.equal(body.status, 401)
@@ -293,7 +306,11 @@ describe('API_TOKEN write protection', () => {
     it('answers 401 before 404, so an unauthenticated writer learns nothing about what exists', async () => {
       for (const id of ['kept', 'absent']) {
         for (const method of ['PUT', 'PATCH', 'DELETE']) {
-          const response = await fetch(`${server.baseUrl}/persons/${id}`, { method, body: method === 'DELETE' ? undefined : '{"person_name":"X"}', headers: { 'if-match': '*' } })
+          const response = await fetch(`${server.baseUrl}/persons/${id}`, {
+            method,
+            body: method === 'DELETE' ? undefined : '{"person_name":"X"}',
+            headers: { 'if-match': '*' },
+          })
           await response.arrayBuffer()
           assert.equal(response.status, 401, `${method} ${id}`)
         }
@@ -301,9 +318,13 @@ describe('API_TOKEN write protection', () => {
     })
 
     it('accepts the token, with the scheme in any case', async () => {
-      const response = await fetch(`${server.baseUrl}/persons/kept`, { method: 'PATCH', body: '{"person_name":"Ann"}', headers: { 'if-match': '*', authorization: `bEaReR ${TOKEN}` } })
+      const response = await fetch(`${server.baseUrl}/persons/kept`, {
+        method: 'PATCH',
+        body: '{"person_name":"Ann"}',
+        headers: { 'if-match': '*', authorization: `bEaReR ${TOKEN}` },
+      })
       assert.equal(response.status, 200)
-      assert.equal((await response.json() as { person_name: string }).person_name, 'Ann')
+      assert.equal(((await response.json()) as { person_name: string }).person_name, 'Ann')
     })
 
     it('leaves reads open', async () => {
@@ -329,7 +350,9 @@ describe('API_TOKEN write protection', () => {
 
   describe('when set with reads protected too', () => {
     let server: RunningServer
-    before(async () => { server = await startServer({ app: { apiToken: TOKEN, protectReads: true } }) })
+    before(async () => {
+      server = await startServer({ app: { apiToken: TOKEN, protectReads: true } })
+    })
     after(async () => server.close())
 
     it('answers a read without the token 401, and with it as usual', async () => {
@@ -372,7 +395,11 @@ describe('logs of the ifmatch command', () => {
   })
 
   it('are JSON lines', () => {
-    for (const line of quiet.output().split('\n').filter((l) => l.trim() !== '')) assert.doesNotThrow(() => JSON.parse(line), line)
+    for (const line of quiet
+      .output()
+      .split('\n')
+      .filter((l) => l.trim() !== ''))
+      assert.doesNotThrow(() => JSON.parse(line), line)
   })
 
   it('log no line per request by default', () => {
@@ -382,8 +409,15 @@ describe('logs of the ifmatch command', () => {
   it('with LOG_REQUESTS=1, log each request and its answer under its request id', async () => {
     // pino writes asynchronously: give the lines a moment
     await new Promise((resolve) => setTimeout(resolve, 200))
-    const lines = verbose.output().split('\n').filter((l) => l.includes('"reqId":"log-test-1"')).map((l) => JSON.parse(l) as Record<string, unknown>)
-    assert.deepEqual(lines.map((l) => l.msg), ['incoming request', 'request completed'])
+    const lines = verbose
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"reqId":"log-test-1"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    assert.deepEqual(
+      lines.map((l) => l.msg),
+      ['incoming request', 'request completed'],
+    )
     assert.equal((lines[1]!.res as { statusCode: number }).statusCode, 404)
   })
 })

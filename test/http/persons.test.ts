@@ -18,7 +18,8 @@ const STRONG_ETAG = /^"[\x21\x23-\x7e\x80-\xff]*"$/
 const JSON_TYPE = /^application\/json(\s*;|$)/
 const PROBLEM_JSON = /^application\/problem\+json(\s*;|$)/
 // API.md: no error ever exposes a stack trace, an SQL text, or a file path
-const LEAKS = /\bat \S+ \(|\bat .*:\d+:\d+|\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|SQLITE_[A-Z]+)\b|\/(work|home|tmp|usr|var|srv|opt)\/|node_modules|\.[cm]?[jt]s\b/
+const LEAKS =
+  /\bat \S+ \(|\bat .*:\d+:\d+|\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|SQLITE_[A-Z]+)\b|\/(work|home|tmp|usr|var|srv|opt)\/|node_modules|\.[cm]?[jt]s\b/
 const BODY_LIMIT = 64 * 1024
 const PERSON_METHODS = 'GET, HEAD, PUT, PATCH, DELETE'
 const COLLECTION_METHODS = 'GET, HEAD, POST'
@@ -58,28 +59,41 @@ const expected = {
   idMandatory: (): ExpectedProblem => badRequest('missing-field', 'Person ID is mandatory'),
   nameMandatory: (): ExpectedProblem => badRequest('missing-field', 'Person name is mandatory'),
   invalidField: (field: string, rule: string): ExpectedProblem => badRequest('invalid-field', `Invalid ${field}: ${rule}`),
-  invalidQuery: (parameter: string, rule: string): ExpectedProblem =>
-    badRequest('invalid-query', `Invalid query parameter ${parameter}: ${rule}`),
-  notFound: (id: string): ExpectedProblem =>
-    ({ status: 404, type: '/problems/not-found', title: 'Not Found', detail: `Person with ID ${id} not found` }),
-  noRoute: (method: string, path: string): ExpectedProblem =>
-    ({ status: 404, type: '/problems/not-found', title: 'Not Found', detail: `No resource at ${method} ${path}` }),
+  invalidQuery: (parameter: string, rule: string): ExpectedProblem => badRequest('invalid-query', `Invalid query parameter ${parameter}: ${rule}`),
+  notFound: (id: string): ExpectedProblem => ({ status: 404, type: '/problems/not-found', title: 'Not Found', detail: `Person with ID ${id} not found` }),
+  noRoute: (method: string, path: string): ExpectedProblem => ({
+    status: 404,
+    type: '/problems/not-found',
+    title: 'Not Found',
+    detail: `No resource at ${method} ${path}`,
+  }),
   methodNotAllowed: (method: string, allow: string): ExpectedProblem => ({
-    status: 405, type: '/problems/method-not-allowed', title: 'Method Not Allowed',
+    status: 405,
+    type: '/problems/method-not-allowed',
+    title: 'Method Not Allowed',
     detail: `${method} is not allowed here; allowed: ${allow}`,
   }),
-  exists: (id: string): ExpectedProblem =>
-    ({ status: 409, type: '/problems/already-exists', title: 'Conflict', detail: `Person with ID ${id} already exists` }),
+  exists: (id: string): ExpectedProblem => ({
+    status: 409,
+    type: '/problems/already-exists',
+    title: 'Conflict',
+    detail: `Person with ID ${id} already exists`,
+  }),
   tooLarge: (): ExpectedProblem => ({
-    status: 413, type: '/problems/body-too-large', title: 'Content Too Large',
+    status: 413,
+    type: '/problems/body-too-large',
+    title: 'Content Too Large',
     detail: 'Request body is larger than the limit of 65536 bytes (64 KiB)',
   }),
   notMergePatch: (type: string): ExpectedProblem => ({
-    status: 415, type: '/problems/unsupported-media-type', title: 'Unsupported Media Type',
+    status: 415,
+    type: '/problems/unsupported-media-type',
+    title: 'Unsupported Media Type',
     detail: `PATCH takes a JSON Merge Patch (application/merge-patch+json, RFC 7396), not ${type}`,
   }),
   preconditionRequired: (method: string): ExpectedProblem => {
-    const detail = `${method} needs an If-Match header with the person's current ETag` +
+    const detail =
+      `${method} needs an If-Match header with the person's current ETag` +
       (method === 'PUT' ? ' (or If-None-Match: * to create a new person)' : '') +
       '; GET the person first to learn it'
     return { status: 428, type: '/problems/precondition-required', title: 'Precondition Required', detail }
@@ -108,7 +122,10 @@ async function assertProblem(response: Response, problem: ExpectedProblem): Prom
   const text = await response.text()
   assert.doesNotMatch(text, LEAKS)
   assert.deepEqual(JSON.parse(text), {
-    type: problem.type, title: problem.title, status: problem.status, detail: problem.detail,
+    type: problem.type,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.detail,
     message: problem.message ?? problem.detail,
   })
 }
@@ -167,7 +184,7 @@ async function readPage(base: string, query: string): Promise<{ ids: string[]; e
   assert.equal(response.status, 200)
   assertValidators(response)
   assert.match(response.headers.get('content-type') ?? '', JSON_TYPE)
-  const persons = await response.json() as Person[]
+  const persons = (await response.json()) as Person[]
   return {
     ids: persons.map((p) => p.person_id),
     etag: response.headers.get('etag') ?? '',
@@ -195,7 +212,10 @@ function links(link: string | null): Map<string, string> {
 function nextLink(link: string | null): string | undefined {
   const found = links(link)
   assert.match(found.get('changes') ?? '', /^\/persons\?since=[A-Za-z0-9_-]+\.[0-9a-z]+$/, `no rel="changes" in ${link}`)
-  assert.deepEqual([...found.keys()].filter((rel) => rel !== 'next' && rel !== 'changes'), [])
+  assert.deepEqual(
+    [...found.keys()].filter((rel) => rel !== 'next' && rel !== 'changes'),
+    [],
+  )
   return found.get('next')
 }
 
@@ -220,13 +240,14 @@ for (const driver of TEST_DRIVERS) {
         it('answers 201 with the person, Location, a strong ETag, Last-Modified and Cache-Control: no-cache', async () => {
           const id = newId()
           const response = await send(base, 'POST', '/persons', {
-            headers: { 'content-type': 'application/json' }, body: json({ person_id: id, person_name: 'Wim' }),
+            headers: { 'content-type': 'application/json' },
+            body: json({ person_id: id, person_name: 'Wim' }),
           })
           assert.equal(response.status, 201)
           const { lastModified } = assertValidators(response)
           assert.equal(response.headers.get('location'), `/persons/${id}`)
           assert.match(response.headers.get('content-type') ?? '', JSON_TYPE)
-          const person = await response.json() as Person
+          const person = (await response.json()) as Person
           assert.deepEqual(Object.keys(person).sort(), ['change_date', 'person_id', 'person_name'])
           assert.equal(person.person_id, id)
           assert.equal(person.person_name, 'Wim')
@@ -250,7 +271,7 @@ for (const driver of TEST_DRIVERS) {
             body: json({ person_id: id, person_name: 'Wim', change_date: '1999-01-01T00:00:00.000Z', nickname: 'W', version: 7 }),
           })
           assert.equal(response.status, 201)
-          const person = await response.json() as Person
+          const person = (await response.json()) as Person
           assert.deepEqual(Object.keys(person).sort(), ['change_date', 'person_id', 'person_name'])
           assert.notEqual(person.change_date, '1999-01-01T00:00:00.000Z')
           assert.ok(Date.parse(person.change_date) > Date.parse('2000-01-01T00:00:00.000Z'))
@@ -260,7 +281,8 @@ for (const driver of TEST_DRIVERS) {
           for (const type of ['application/x-www-form-urlencoded', 'text/plain', 'application/octet-stream', 'not a media type']) {
             const id = newId()
             const response = await send(base, 'POST', '/persons', {
-              headers: { 'content-type': type }, body: json({ person_id: id, person_name: 'Wim' }),
+              headers: { 'content-type': type },
+              body: json({ person_id: id, person_name: 'Wim' }),
             })
             assert.equal(response.status, 201, `Content-Type: ${type}`)
             await response.arrayBuffer()
@@ -280,7 +302,7 @@ for (const driver of TEST_DRIVERS) {
           assert.equal(id.length, 64)
           const response = await send(base, 'POST', '/persons', { body: json({ person_id: id, person_name: 'Wim' }) })
           assert.equal(response.status, 201)
-          assert.equal((await response.json() as Person).person_id, id)
+          assert.equal(((await response.json()) as Person).person_id, id)
           assert.equal((await snapshot(base, id)).person.person_id, id)
         })
 
@@ -291,7 +313,7 @@ for (const driver of TEST_DRIVERS) {
             assert.equal([...name].length, 200)
             const response = await send(base, 'POST', '/persons', { body: json({ person_id: id, person_name: name }) })
             assert.equal(response.status, 201)
-            assert.equal((await response.json() as Person).person_name, name)
+            assert.equal(((await response.json()) as Person).person_name, name)
             assert.equal((await snapshot(base, id)).person.person_name, name)
           }
         })
@@ -318,84 +340,118 @@ for (const driver of TEST_DRIVERS) {
           { name: 'without person_id', body: json({ person_name: 'Wim' }), problem: expected.idMandatory() },
           { name: 'without person_name', body: json({ person_id: 'nn1' }), problem: expected.nameMandatory(), id: 'nn1' },
           {
-            name: 'for a numeric person_id', body: '{"person_id": 7, "person_name": "Wim"}',
-            problem: expected.invalidField('person_id', 'must be a string'), id: '7',
+            name: 'for a numeric person_id',
+            body: '{"person_id": 7, "person_name": "Wim"}',
+            problem: expected.invalidField('person_id', 'must be a string'),
+            id: '7',
           },
           {
-            name: 'for a person_id that is an array', body: json({ person_id: ['ai1'], person_name: 'Wim' }),
-            problem: expected.invalidField('person_id', 'must be a string'), id: 'ai1',
+            name: 'for a person_id that is an array',
+            body: json({ person_id: ['ai1'], person_name: 'Wim' }),
+            problem: expected.invalidField('person_id', 'must be a string'),
+            id: 'ai1',
           },
           {
-            name: 'for a numeric person_name', body: json({ person_id: 'num1', person_name: 42 }),
-            problem: expected.invalidField('person_name', 'must be a string'), id: 'num1',
+            name: 'for a numeric person_name',
+            body: json({ person_id: 'num1', person_name: 42 }),
+            problem: expected.invalidField('person_name', 'must be a string'),
+            id: 'num1',
           },
           {
-            name: 'for a person_name that is an object', body: json({ person_id: 'obj1', person_name: { first: 'Wim' } }),
-            problem: expected.invalidField('person_name', 'must be a string'), id: 'obj1',
+            name: 'for a person_name that is an object',
+            body: json({ person_id: 'obj1', person_name: { first: 'Wim' } }),
+            problem: expected.invalidField('person_name', 'must be a string'),
+            id: 'obj1',
           },
           {
-            name: 'for a boolean person_name', body: json({ person_id: 'bool1', person_name: true }),
-            problem: expected.invalidField('person_name', 'must be a string'), id: 'bool1',
+            name: 'for a boolean person_name',
+            body: json({ person_id: 'bool1', person_name: true }),
+            problem: expected.invalidField('person_name', 'must be a string'),
+            id: 'bool1',
           },
           {
-            name: 'for a person_id with a space', body: json({ person_id: 'a b', person_name: 'Wim' }),
+            name: 'for a person_id with a space',
+            body: json({ person_id: 'a b', person_name: 'Wim' }),
             problem: expected.invalidField('person_id', ID_RULE),
           },
           {
-            name: 'for a person_id with a slash', body: json({ person_id: 'a/b', person_name: 'Wim' }),
+            name: 'for a person_id with a slash',
+            body: json({ person_id: 'a/b', person_name: 'Wim' }),
             problem: expected.invalidField('person_id', ID_RULE),
           },
           {
-            name: 'for a person_id with a non-ASCII letter', body: json({ person_id: 'é1', person_name: 'Wim' }),
+            name: 'for a person_id with a non-ASCII letter',
+            body: json({ person_id: 'é1', person_name: 'Wim' }),
             problem: expected.invalidField('person_id', ID_RULE),
           },
           {
-            name: 'for a person_id of 65 characters', body: json({ person_id: 'L'.repeat(65), person_name: 'Wim' }),
-            problem: expected.invalidField('person_id', ID_RULE), id: 'L'.repeat(65),
+            name: 'for a person_id of 65 characters',
+            body: json({ person_id: 'L'.repeat(65), person_name: 'Wim' }),
+            problem: expected.invalidField('person_id', ID_RULE),
+            id: 'L'.repeat(65),
           },
           // the seed treats an empty id like a missing one
           { name: 'for an empty person_id', body: json({ person_id: '', person_name: 'Wim' }), problem: expected.idMandatory() },
           {
-            name: 'for an empty person_name', body: json({ person_id: 'en1', person_name: '' }),
-            problem: expected.nameMandatory(), id: 'en1',
+            name: 'for an empty person_name',
+            body: json({ person_id: 'en1', person_name: '' }),
+            problem: expected.nameMandatory(),
+            id: 'en1',
           },
           {
-            name: 'for a person_name of 201 code points', body: json({ person_id: 'long1', person_name: 'a'.repeat(201) }),
-            problem: expected.invalidField('person_name', 'must be at most 200 Unicode code points'), id: 'long1',
+            name: 'for a person_name of 201 code points',
+            body: json({ person_id: 'long1', person_name: 'a'.repeat(201) }),
+            problem: expected.invalidField('person_name', 'must be at most 200 Unicode code points'),
+            id: 'long1',
           },
           {
             // 201 code points in 402 UTF-16 units: the limit counts code points, not units or bytes
-            name: 'for a person_name of 201 astral code points', body: json({ person_id: 'long2', person_name: '😀'.repeat(201) }),
-            problem: expected.invalidField('person_name', 'must be at most 200 Unicode code points'), id: 'long2',
+            name: 'for a person_name of 201 astral code points',
+            body: json({ person_id: 'long2', person_name: '😀'.repeat(201) }),
+            problem: expected.invalidField('person_name', 'must be at most 200 Unicode code points'),
+            id: 'long2',
           },
           {
             name: 'for a person_name of 199 letters and 2 astral code points',
             body: json({ person_id: 'long3', person_name: `${'a'.repeat(199)}😀😀` }),
-            problem: expected.invalidField('person_name', 'must be at most 200 Unicode code points'), id: 'long3',
+            problem: expected.invalidField('person_name', 'must be at most 200 Unicode code points'),
+            id: 'long3',
           },
           {
-            name: 'for a person_name with a control character', body: json({ person_id: 'ctl1', person_name: 'Wim\u0007' }),
-            problem: expected.invalidField('person_name', 'must not contain control characters (U+0000–U+001F, U+007F)'), id: 'ctl1',
+            name: 'for a person_name with a control character',
+            body: json({ person_id: 'ctl1', person_name: 'Wim\u0007' }),
+            problem: expected.invalidField('person_name', 'must not contain control characters (U+0000–U+001F, U+007F)'),
+            id: 'ctl1',
           },
           {
-            name: 'for a person_name with a NUL', body: json({ person_id: 'ctl2', person_name: 'W\u0000im' }),
-            problem: expected.invalidField('person_name', 'must not contain control characters (U+0000–U+001F, U+007F)'), id: 'ctl2',
+            name: 'for a person_name with a NUL',
+            body: json({ person_id: 'ctl2', person_name: 'W\u0000im' }),
+            problem: expected.invalidField('person_name', 'must not contain control characters (U+0000–U+001F, U+007F)'),
+            id: 'ctl2',
           },
           {
-            name: 'for a person_name with a line feed', body: json({ person_id: 'ctl3', person_name: 'Wim\nVan' }),
-            problem: expected.invalidField('person_name', 'must not contain control characters (U+0000–U+001F, U+007F)'), id: 'ctl3',
+            name: 'for a person_name with a line feed',
+            body: json({ person_id: 'ctl3', person_name: 'Wim\nVan' }),
+            problem: expected.invalidField('person_name', 'must not contain control characters (U+0000–U+001F, U+007F)'),
+            id: 'ctl3',
           },
           {
-            name: 'for a person_name with DEL (U+007F)', body: json({ person_id: 'ctl4', person_name: 'Wim\u007F' }),
-            problem: expected.invalidField('person_name', 'must not contain control characters (U+0000–U+001F, U+007F)'), id: 'ctl4',
+            name: 'for a person_name with DEL (U+007F)',
+            body: json({ person_id: 'ctl4', person_name: 'Wim\u007F' }),
+            problem: expected.invalidField('person_name', 'must not contain control characters (U+0000–U+001F, U+007F)'),
+            id: 'ctl4',
           },
           {
-            name: 'for a person_name of spaces only', body: json({ person_id: 'ws1', person_name: '   ' }),
-            problem: expected.invalidField('person_name', 'must not be only white space'), id: 'ws1',
+            name: 'for a person_name of spaces only',
+            body: json({ person_id: 'ws1', person_name: '   ' }),
+            problem: expected.invalidField('person_name', 'must not be only white space'),
+            id: 'ws1',
           },
           {
-            name: 'for a person_name of Unicode white space only', body: json({ person_id: 'ws2', person_name: '\u00A0\u2003\u3000' }),
-            problem: expected.invalidField('person_name', 'must not be only white space'), id: 'ws2',
+            name: 'for a person_name of Unicode white space only',
+            body: json({ person_id: 'ws2', person_name: '\u00A0\u2003\u3000' }),
+            problem: expected.invalidField('person_name', 'must not be only white space'),
+            id: 'ws2',
           },
         ]
         for (const row of rows) {
@@ -421,7 +477,7 @@ for (const driver of TEST_DRIVERS) {
           assert.equal(Buffer.byteLength(body), BODY_LIMIT)
           const response = await send(base, 'POST', '/persons', { body })
           assert.equal(response.status, 201)
-          assert.equal((await response.json() as Person).person_id, id)
+          assert.equal(((await response.json()) as Person).person_id, id)
         })
       })
     })
@@ -434,7 +490,7 @@ for (const driver of TEST_DRIVERS) {
         assert.equal(response.status, 200)
         const { lastModified } = assertValidators(response)
         assert.match(response.headers.get('content-type') ?? '', JSON_TYPE)
-        const person = await response.json() as Person
+        const person = (await response.json()) as Person
         assert.deepEqual({ person_id: person.person_id, person_name: person.person_name }, { person_id: id, person_name: 'Wim' })
         assertChangeDate(person, lastModified)
       })
@@ -480,13 +536,14 @@ for (const driver of TEST_DRIVERS) {
         it('answers 200 with the replaced person, and a new ETag that the next GET returns', async () => {
           const before = await create(base, newId(), 'Wim')
           const response = await send(base, 'PUT', `/persons/${before.id}`, {
-            headers: { 'if-match': before.etag }, body: json({ person_name: 'Wim Replaced' }),
+            headers: { 'if-match': before.etag },
+            body: json({ person_name: 'Wim Replaced' }),
           })
           assert.equal(response.status, 200)
           const { etag, lastModified } = assertValidators(response)
           assert.match(response.headers.get('content-type') ?? '', JSON_TYPE)
           assert.notEqual(etag, before.etag)
-          const person = await response.json() as Person
+          const person = (await response.json()) as Person
           assert.equal(person.person_id, before.id)
           assert.equal(person.person_name, 'Wim Replaced')
           assertChangeDate(person, lastModified)
@@ -499,10 +556,11 @@ for (const driver of TEST_DRIVERS) {
         it('accepts a person_id in the body that repeats the one in the URL', async () => {
           const before = await create(base, newId())
           const response = await send(base, 'PUT', `/persons/${before.id}`, {
-            headers: { 'if-match': before.etag }, body: json({ person_id: before.id, person_name: 'Same Id' }),
+            headers: { 'if-match': before.etag },
+            body: json({ person_id: before.id, person_name: 'Same Id' }),
           })
           assert.equal(response.status, 200)
-          assert.equal((await response.json() as Person).person_name, 'Same Id')
+          assert.equal(((await response.json()) as Person).person_name, 'Same Id')
         })
 
         it('gives every write a new ETag, even one that restores an earlier name', async () => {
@@ -511,7 +569,8 @@ for (const driver of TEST_DRIVERS) {
           const etags = [first.etag]
           for (const name of ['B', 'A']) {
             const response = await send(base, 'PUT', `/persons/${first.id}`, {
-              headers: { 'if-match': etags.at(-1)! }, body: json({ person_name: name }),
+              headers: { 'if-match': etags.at(-1)! },
+              body: json({ person_name: name }),
             })
             assert.equal(response.status, 200)
             etags.push(response.headers.get('etag') ?? '')
@@ -525,10 +584,10 @@ for (const driver of TEST_DRIVERS) {
         it('answers 400 and leaves the stored person unchanged', async () => {
           const before = await create(base, newId())
           const response = await send(base, 'PUT', `/persons/${before.id}`, {
-            headers: { 'if-match': before.etag }, body: json({ person_id: 'someone-else', person_name: 'Hijack' }),
+            headers: { 'if-match': before.etag },
+            body: json({ person_id: 'someone-else', person_name: 'Hijack' }),
           })
-          await assertProblem(response, expected.invalidField('person_id',
-            `must match the ID in the URL (${before.id}); an ID cannot be changed`))
+          await assertProblem(response, expected.invalidField('person_id', `must match the ID in the URL (${before.id}); an ID cannot be changed`))
           await assertUnchanged(base, before)
           await assertAbsent(base, 'someone-else')
         })
@@ -541,11 +600,13 @@ for (const driver of TEST_DRIVERS) {
           { name: 'a JSON array', body: '[]', problem: expected.notAnObject() },
           { name: 'no person_name', body: json({ nickname: 'Wim' }), problem: expected.nameMandatory() },
           {
-            name: 'a person_name of 201 code points', body: json({ person_name: '𝄞'.repeat(201) }),
+            name: 'a person_name of 201 code points',
+            body: json({ person_name: '𝄞'.repeat(201) }),
             problem: expected.invalidField('person_name', 'must be at most 200 Unicode code points'),
           },
           {
-            name: 'a non-string person_id', body: json({ person_id: 5, person_name: 'Wim' }),
+            name: 'a non-string person_id',
+            body: json({ person_id: 5, person_name: 'Wim' }),
             problem: expected.invalidField('person_id', 'must be a string'),
           },
         ]
@@ -581,12 +642,13 @@ for (const driver of TEST_DRIVERS) {
         it('creates it: 201 with the person, Location and validators that the next GET returns', async () => {
           const id = newId('made')
           const response = await send(base, 'PUT', `/persons/${id}`, {
-            headers: { 'if-none-match': '*' }, body: json({ person_name: 'Made By Put' }),
+            headers: { 'if-none-match': '*' },
+            body: json({ person_name: 'Made By Put' }),
           })
           assert.equal(response.status, 201)
           const { etag, lastModified } = assertValidators(response)
           assert.equal(response.headers.get('location'), `/persons/${id}`)
-          const person = await response.json() as Person
+          const person = (await response.json()) as Person
           assert.deepEqual({ person_id: person.person_id, person_name: person.person_name }, { person_id: id, person_name: 'Made By Put' })
           assertChangeDate(person, lastModified)
           assert.equal((await snapshot(base, id)).etag, etag)
@@ -605,7 +667,7 @@ for (const driver of TEST_DRIVERS) {
           assert.equal(response.status, 200)
           const { etag, lastModified } = assertValidators(response)
           assert.notEqual(etag, before.etag)
-          const person = await response.json() as Person
+          const person = (await response.json()) as Person
           assert.deepEqual({ person_id: person.person_id, person_name: person.person_name }, { person_id: before.id, person_name: 'Wim Patched' })
           assertChangeDate(person, lastModified)
           const now = await snapshot(base, before.id)
@@ -622,7 +684,7 @@ for (const driver of TEST_DRIVERS) {
           assert.equal(response.status, 200)
           const etag = response.headers.get('etag')
           assert.notEqual(etag, before.etag)
-          assert.equal((await response.json() as Person).person_name, 'Kept')
+          assert.equal(((await response.json()) as Person).person_name, 'Kept')
           const now = await snapshot(base, before.id)
           assert.equal(now.person.person_name, 'Kept')
           assert.equal(now.etag, etag)
@@ -648,8 +710,7 @@ for (const driver of TEST_DRIVERS) {
             headers: { 'if-match': before.etag, 'content-type': 'application/merge-patch+json' },
             body: json({ person_name: '\t' }),
           })
-          await assertProblem(response, expected.invalidField('person_name',
-            'must not contain control characters (U+0000–U+001F, U+007F)'))
+          await assertProblem(response, expected.invalidField('person_name', 'must not contain control characters (U+0000–U+001F, U+007F)'))
           await assertUnchanged(base, before)
         })
       })
@@ -663,7 +724,7 @@ for (const driver of TEST_DRIVERS) {
               body: json({ person_name: `Typed ${type.length}` }),
             })
             assert.equal(response.status, 200, type)
-            assert.equal((await response.json() as Person).person_name, `Typed ${type.length}`)
+            assert.equal(((await response.json()) as Person).person_name, `Typed ${type.length}`)
           }
         })
       })
@@ -686,7 +747,8 @@ for (const driver of TEST_DRIVERS) {
         it('answers 404 and creates nothing', async () => {
           const id = newId('ghost')
           const response = await send(base, 'PATCH', `/persons/${id}`, {
-            headers: { 'if-match': '*', 'content-type': 'application/merge-patch+json' }, body: json({ person_name: 'Ghost' }),
+            headers: { 'if-match': '*', 'content-type': 'application/merge-patch+json' },
+            body: json({ person_name: 'Ghost' }),
           })
           await assertProblem(response, expected.notFound(id))
           await assertAbsent(base, id)
@@ -697,7 +759,8 @@ for (const driver of TEST_DRIVERS) {
         it('answers 428 and leaves the stored person unchanged', async () => {
           const before = await create(base, newId())
           const response = await send(base, 'PATCH', `/persons/${before.id}`, {
-            headers: { 'content-type': 'application/merge-patch+json' }, body: json({ person_name: 'Blind' }),
+            headers: { 'content-type': 'application/merge-patch+json' },
+            body: json({ person_name: 'Blind' }),
           })
           await assertProblem(response, expected.preconditionRequired('PATCH'))
           await assertUnchanged(base, before)
@@ -823,7 +886,7 @@ for (const driver of TEST_DRIVERS) {
 
         it('lists every person with all three members', async () => {
           const response = await send(collection.baseUrl, 'GET', '/persons')
-          const persons = await response.json() as Person[]
+          const persons = (await response.json()) as Person[]
           for (const person of persons) {
             assert.deepEqual(Object.keys(person).sort(), ['change_date', 'person_id', 'person_name'])
             assert.equal(person.person_name, 'Wim')
@@ -876,8 +939,10 @@ for (const driver of TEST_DRIVERS) {
 
         for (const limit of ['0', '1001', 'abc', '-1', '1.5', '', '1e2', ' 5', '99999']) {
           it(`answers 400 for limit=${JSON.stringify(limit)}`, async () => {
-            await assertProblem(await send(collection.baseUrl, 'GET', `/persons?limit=${encodeURIComponent(limit)}`),
-              expected.invalidQuery('limit', LIMIT_RULE))
+            await assertProblem(
+              await send(collection.baseUrl, 'GET', `/persons?limit=${encodeURIComponent(limit)}`),
+              expected.invalidQuery('limit', LIMIT_RULE),
+            )
           })
         }
 
@@ -887,8 +952,10 @@ for (const driver of TEST_DRIVERS) {
 
         for (const after of ['a b', 'x'.repeat(65), 'é']) {
           it(`answers 400 for after=${JSON.stringify(after.length > 10 ? `${after.slice(0, 5)}…` : after)}, which no person can have`, async () => {
-            await assertProblem(await send(collection.baseUrl, 'GET', `/persons?after=${encodeURIComponent(after)}`),
-              expected.invalidQuery('after', 'must be one person ID (1–64 characters of A–Z a–z 0–9 . _ ~ -)'))
+            await assertProblem(
+              await send(collection.baseUrl, 'GET', `/persons?after=${encodeURIComponent(after)}`),
+              expected.invalidQuery('after', 'must be one person ID (1–64 characters of A–Z a–z 0–9 . _ ~ -)'),
+            )
           })
         }
       })
@@ -925,7 +992,7 @@ for (const driver of TEST_DRIVERS) {
             assert.ok(++pages <= 10, 'Link never ends')
             const response = await fetch(new URL(target, collection.baseUrl))
             assert.equal(response.status, 200)
-            walked.push(...(await response.json() as Person[]).map((p) => p.person_id))
+            walked.push(...((await response.json()) as Person[]).map((p) => p.person_id))
             target = nextLink(response.headers.get('link'))
           }
           assert.equal(pages, 3)

@@ -18,7 +18,8 @@ const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|J
 const STRONG_ETAG = /^"[\x21\x23-\x7e\x80-\xff]*"$/
 const PROBLEM_JSON = /^application\/problem\+json(\s*;|$)/
 const LEAKS = /\bat \S+ \(|\bat .*:\d+:\d+|\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|SQLITE_[A-Z]+)\b|\/(work|home|tmp|usr|var)\/|node_modules/
-const WEAK_DETAIL = 'If-Match named the current ETag only in weak form (W/"…"), or held only weak entity tags, and a weak tag never matches for a write' +
+const WEAK_DETAIL =
+  'If-Match named the current ETag only in weak form (W/"…"), or held only weak entity tags, and a weak tag never matches for a write' +
   ' (RFC 9110 §13.1.1 uses strong comparison); a proxy or compression may have weakened the ETag.' +
   ' Send the ETag exactly as the server gave it'
 // a valid HTTP-date long before any person here was written
@@ -46,8 +47,13 @@ interface ExpectedProblem {
   readonly message?: string
 }
 
-const precondition = (detail: string, message = detail): ExpectedProblem =>
-  ({ status: 412, type: '/problems/precondition-failed', title: 'Precondition Failed', detail, message })
+const precondition = (detail: string, message = detail): ExpectedProblem => ({
+  status: 412,
+  type: '/problems/precondition-failed',
+  title: 'Precondition Failed',
+  detail,
+  message,
+})
 
 const expected = {
   stale: (): ExpectedProblem => precondition(STALE),
@@ -56,27 +62,31 @@ const expected = {
   noneMatch: (): ExpectedProblem => precondition('If-None-Match matched the current ETag'),
   createOnly: (id: string): ExpectedProblem => precondition(`Person with ID ${id} already exists (If-None-Match: * only creates)`),
   required: (method: string): ExpectedProblem => {
-    const detail = `${method} needs an If-Match header with the person's current ETag` +
+    const detail =
+      `${method} needs an If-Match header with the person's current ETag` +
       (method === 'PUT' ? ' (or If-None-Match: * to create a new person)' : '') +
       '; GET the person first to learn it'
     return { status: 428, type: '/problems/precondition-required', title: 'Precondition Required', detail }
   },
-  notFound: (id: string): ExpectedProblem =>
-    ({ status: 404, type: '/problems/not-found', title: 'Not Found', detail: `Person with ID ${id} not found` }),
-  invalidJson: (): ExpectedProblem =>
-    ({ status: 400, type: '/problems/invalid-json', title: 'Bad Request', detail: 'Request body is not valid JSON' }),
-  nameMandatory: (): ExpectedProblem =>
-    ({ status: 400, type: '/problems/missing-field', title: 'Bad Request', detail: 'Person name is mandatory' }),
+  notFound: (id: string): ExpectedProblem => ({ status: 404, type: '/problems/not-found', title: 'Not Found', detail: `Person with ID ${id} not found` }),
+  invalidJson: (): ExpectedProblem => ({ status: 400, type: '/problems/invalid-json', title: 'Bad Request', detail: 'Request body is not valid JSON' }),
+  nameMandatory: (): ExpectedProblem => ({ status: 400, type: '/problems/missing-field', title: 'Bad Request', detail: 'Person name is mandatory' }),
   nullName: (): ExpectedProblem => ({
-    status: 400, type: '/problems/invalid-field', title: 'Bad Request',
+    status: 400,
+    type: '/problems/invalid-field',
+    title: 'Bad Request',
     detail: 'Invalid person_name: is mandatory and cannot be removed (null)',
   }),
   tooLarge: (): ExpectedProblem => ({
-    status: 413, type: '/problems/body-too-large', title: 'Content Too Large',
+    status: 413,
+    type: '/problems/body-too-large',
+    title: 'Content Too Large',
     detail: 'Request body is larger than the limit of 65536 bytes (64 KiB)',
   }),
   notMergePatch: (): ExpectedProblem => ({
-    status: 415, type: '/problems/unsupported-media-type', title: 'Unsupported Media Type',
+    status: 415,
+    type: '/problems/unsupported-media-type',
+    title: 'Unsupported Media Type',
     detail: 'PATCH takes a JSON Merge Patch (application/merge-patch+json, RFC 7396), not application/json-patch+json',
   }),
 }
@@ -206,7 +216,10 @@ for (const driver of TEST_DRIVERS) {
       }
       assert.doesNotMatch(text, LEAKS)
       assert.deepEqual(JSON.parse(text), {
-        type: problem.type, title: problem.title, status: problem.status, detail: problem.detail,
+        type: problem.type,
+        title: problem.title,
+        status: problem.status,
+        detail: problem.detail,
         message: problem.message ?? problem.detail,
       })
     }
@@ -227,7 +240,7 @@ for (const driver of TEST_DRIVERS) {
           const etag = response.headers.get('etag') ?? ''
           assert.match(etag, STRONG_ETAG)
           assert.notEqual(etag, before.etag)
-          assert.equal((await response.json() as Person).person_name, RENAMED[method])
+          assert.equal(((await response.json()) as Person).person_name, RENAMED[method])
           assert.equal((await snapshot(before.id)).etag, etag)
           return
         }
@@ -270,7 +283,7 @@ for (const driver of TEST_DRIVERS) {
             await assertProceeded(method, await request(method, p.id, { 'if-match': p.etag }), p)
           })
 
-          it('proceeds when it is the current ETag without quotes, as the seed\'s curl sends it', async () => {
+          it("proceeds when it is the current ETag without quotes, as the seed's curl sends it", async () => {
             const p = await freshPerson()
             await assertProceeded(method, await request(method, p.id, { 'if-match': unquoted(p.etag) }), p)
           })
@@ -295,7 +308,7 @@ for (const driver of TEST_DRIVERS) {
             // RFC 9110 §13.1.1: If-Match uses strong comparison, so a weak tag never matches
             const p = await freshPerson()
             const response = await request(method, p.id, { 'if-match': `W/${p.etag}` })
-            if (method !== 'HEAD') assert.match((await response.clone().json() as { detail: string }).detail, /weak/i)
+            if (method !== 'HEAD') assert.match(((await response.clone().json()) as { detail: string }).detail, /weak/i)
             await assertFailed(method, response, p, expected.weak())
           })
 
@@ -387,8 +400,7 @@ for (const driver of TEST_DRIVERS) {
             it('answers 412 with a stale If-Match even when the date is later', async () => {
               const { stale, current } = await personWithStaleEtag()
               const later = httpDate(Date.parse(current.lastModified) + 86_400_000)
-              await assertFailed(method, await request(method, current.id, { 'if-match': stale, 'if-unmodified-since': later }),
-                current, expected.stale())
+              await assertFailed(method, await request(method, current.id, { 'if-match': stale, 'if-unmodified-since': later }), current, expected.stale())
             })
           }
         })
@@ -537,7 +549,7 @@ for (const driver of TEST_DRIVERS) {
           assert.match(etag, STRONG_ETAG)
           assert.match(response.headers.get('last-modified') ?? '', IMF_FIXDATE)
           assert.equal(response.headers.get('cache-control'), 'no-cache')
-          assert.equal((await response.json() as Person).person_name, RENAMED.PUT)
+          assert.equal(((await response.json()) as Person).person_name, RENAMED.PUT)
           assert.equal((await snapshot(id)).etag, etag)
         })
 
@@ -578,7 +590,9 @@ for (const driver of TEST_DRIVERS) {
       it('answers PATCH with application/json-patch+json and no If-Match 415, before 428', async () => {
         const p = await freshPerson()
         const response = await fetch(`${base}/persons/${p.id}`, {
-          method: 'PATCH', headers: { 'content-type': 'application/json-patch+json' }, body: '[]',
+          method: 'PATCH',
+          headers: { 'content-type': 'application/json-patch+json' },
+          body: '[]',
         })
         await assertFailed('PATCH', response, p, expected.notMergePatch())
       })
@@ -779,7 +793,6 @@ for (const driver of TEST_DRIVERS) {
           })
 
           it('answers 412 to If-Unmodified-Since earlier than Last-Modified', async () => {
-            const page = await pageSnapshot()
             await assertProblem(method, await pageRequest(method, { 'if-unmodified-since': LONG_AGO }), expected.modifiedSince())
           })
 

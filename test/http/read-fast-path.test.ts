@@ -86,9 +86,7 @@ interface Counted {
 }
 
 /** One request on a connection of its own, read to the last byte, and which path answered it. */
-async function send(
-  served: Served, method: string, path: string, headers: Record<string, string> = {}, chunkedBody?: string,
-): Promise<Counted> {
+async function send(served: Served, method: string, path: string, headers: Record<string, string> = {}, chunkedBody?: string): Promise<Counted> {
   const before = served.reached()
   const answer = await rawRequest(served.baseUrl, method, path, headers, chunkedBody)
   const reached = served.reached() - before
@@ -153,7 +151,7 @@ const PRECONDITIONS: readonly Precondition[] = [
   { name: 'If-None-Match with the weak form of the current ETag', headers: (c) => ({ 'if-none-match': `W/${c.etag}` }), status: 304 },
   { name: 'If-None-Match with a list holding the current ETag', headers: (c) => ({ 'if-none-match': `"not-this", W/"nor-this" ,${c.etag}` }), status: 304 },
   { name: 'If-None-Match with the current ETag unquoted, as the seed sends it', headers: (c) => ({ 'if-none-match': c.etag.slice(1, -1) }), status: 304 },
-  { name: 'a malformed If-None-Match (the current ETag unterminated)', headers: (c) => ({ 'if-none-match': c.etag.slice(0, -1) + ' x' }), status: 200 },
+  { name: 'a malformed If-None-Match (the current ETag unterminated)', headers: (c) => ({ 'if-none-match': `${c.etag.slice(0, -1)} x` }), status: 200 },
   { name: 'a malformed If-None-Match list whose other member is the current ETag', headers: (c) => ({ 'if-none-match': `${c.etag}, "broken` }), status: 304 },
   { name: 'If-Modified-Since equal to Last-Modified', headers: (c) => ({ 'if-modified-since': c.lastModified }), status: 304 },
   { name: 'If-Modified-Since a day before Last-Modified', headers: (c) => ({ 'if-modified-since': shifted(c.lastModified, -DAY_MS) }), status: 200 },
@@ -203,7 +201,10 @@ const DECLINED: readonly Declined[] = [
   { name: 'an id with an escape (/persons/a%62c is abc)', path: '/persons/a%62c', status: 200 },
   {
     name: 'an id with an escape, with the current ETag of abc',
-    path: '/persons/a%62c', validatorsOf: '/persons/abc', headers: (c) => ({ 'if-none-match': c!.etag }), status: 304,
+    path: '/persons/a%62c',
+    validatorsOf: '/persons/abc',
+    headers: (c) => ({ 'if-none-match': c!.etag }),
+    status: 304,
   },
   { name: 'an id followed by a query', path: '/persons/p3?x=1', status: 200 },
   { name: '?limit=0 (400)', path: '/persons?limit=0', status: 400 },
@@ -212,24 +213,37 @@ const DECLINED: readonly Declined[] = [
   { name: 'an unknown query parameter', path: '/persons?limit=2&x=1', status: 200 },
   {
     name: 'the query parameters in the other order',
-    path: '/persons?after=p2&limit=2', validatorsOf: '/persons?limit=2&after=p2', headers: (c) => ({ 'if-none-match': c!.etag }), status: 304,
+    path: '/persons?after=p2&limit=2',
+    validatorsOf: '/persons?limit=2&after=p2',
+    headers: (c) => ({ 'if-none-match': c!.etag }),
+    status: 304,
   },
   { name: 'an escaped after', path: '/persons?limit=2&after=p%32', status: 200 },
   { name: 'an empty query', path: '/persons?', status: 200 },
   { name: 'an empty after', path: '/persons?limit=2&after=', status: 400 },
   {
-    name: 'a request with X-Request-Id (echoed)', path: '/persons/p3',
-    validatorsOf: '/persons/p3', headers: (c) => ({ 'if-none-match': c!.etag, 'x-request-id': 'trace-fast.1' }), status: 304,
+    name: 'a request with X-Request-Id (echoed)',
+    path: '/persons/p3',
+    validatorsOf: '/persons/p3',
+    headers: (c) => ({ 'if-none-match': c!.etag, 'x-request-id': 'trace-fast.1' }),
+    status: 304,
   },
   { name: 'a cached 200 with X-Request-Id', path: '/persons/p3', headers: () => ({ 'x-request-id': 'trace-fast.2' }), status: 200 },
   { name: 'a HEAD with X-Request-Id', method: 'HEAD', path: '/persons?limit=2', headers: () => ({ 'x-request-id': 'trace-fast.3' }), status: 200 },
   {
-    name: 'a GET with Content-Length: 0', path: '/persons/p3',
-    validatorsOf: '/persons/p3', headers: (c) => ({ 'if-none-match': c!.etag, 'content-length': '0' }), status: 304,
+    name: 'a GET with Content-Length: 0',
+    path: '/persons/p3',
+    validatorsOf: '/persons/p3',
+    headers: (c) => ({ 'if-none-match': c!.etag, 'content-length': '0' }),
+    status: 304,
   },
   {
-    name: 'a GET with a chunked body', path: '/persons?limit=2', chunkedBody: '{"x":1}',
-    validatorsOf: '/persons?limit=2', headers: (c) => ({ 'if-none-match': c!.etag }), status: 304,
+    name: 'a GET with a chunked body',
+    path: '/persons?limit=2',
+    chunkedBody: '{"x":1}',
+    validatorsOf: '/persons?limit=2',
+    headers: (c) => ({ 'if-none-match': c!.etag }),
+    status: 304,
   },
 ]
 
@@ -242,7 +256,7 @@ describe('the read fast path', { skip: SKIP }, () => {
     const validators = new Map<string, Current>()
 
     before(async () => {
-      ({ database, store, fast } = await startFresh(SEEDED))
+      ;({ database, store, fast } = await startFresh(SEEDED))
       // two apps on the same store object: the same data, the same epoch, each its own cache
       framework = await serve({ store, readFastPath: false })
       // warm both caches with every representation the table asks for
@@ -362,7 +376,7 @@ describe('the read fast path', { skip: SKIP }, () => {
     let fast: Served
 
     before(async () => {
-      ({ database, store, fast } = await startFresh(['c1', 'c2', 'c3']))
+      ;({ database, store, fast } = await startFresh(['c1', 'c2', 'c3']))
     })
 
     after(async () => stopFresh(database, store, fast))
@@ -371,7 +385,9 @@ describe('the read fast path', { skip: SKIP }, () => {
       const warm = await current(fast, '/persons?limit=2')
       assert.equal((await send(fast, 'GET', '/persons?limit=2')).reachedFastify, false, 'a warm page')
       const response = await fetch(`${fast.baseUrl}/persons/c3`, {
-        method: 'PUT', headers: { 'if-match': (await current(fast, '/persons/c3')).etag }, body: '{"person_name":"Renamed"}',
+        method: 'PUT',
+        headers: { 'if-match': (await current(fast, '/persons/c3')).etag },
+        body: '{"person_name":"Renamed"}',
       })
       await response.arrayBuffer()
       assert.equal(response.status, 200)
@@ -422,7 +438,7 @@ describe('the read fast path', { skip: SKIP }, () => {
     let fast: Served
 
     before(async () => {
-      ({ database, store, fast } = await startFresh(['f-put', 'f-patch', 'f-delete', 'f-store', 'f-store-delete']))
+      ;({ database, store, fast } = await startFresh(['f-put', 'f-patch', 'f-delete', 'f-store', 'f-store-delete']))
     })
 
     after(async () => stopFresh(database, store, fast))
@@ -431,7 +447,10 @@ describe('the read fast path', { skip: SKIP }, () => {
     async function warm(id: string): Promise<{ person: string; page: string }> {
       const person = (await current(fast, `/persons/${id}`)).etag
       const page = (await current(fast, '/persons?limit=2')).etag
-      for (const [path, etag] of [[`/persons/${id}`, person], ['/persons?limit=2', page]] as const) {
+      for (const [path, etag] of [
+        [`/persons/${id}`, person],
+        ['/persons?limit=2', page],
+      ] as const) {
         const check = await send(fast, 'GET', path, { 'if-none-match': etag })
         assert.equal(check.answer.status, 304)
         assert.equal(check.reachedFastify, false)
@@ -466,7 +485,9 @@ describe('the read fast path', { skip: SKIP }, () => {
 
     async function write(method: string, id: string, etag: string, body?: string): Promise<Response> {
       const response = await fetch(`${fast.baseUrl}/persons/${id}`, {
-        method, headers: { 'if-match': etag, 'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json' }, body,
+        method,
+        headers: { 'if-match': etag, 'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json' },
+        body,
       })
       await response.arrayBuffer()
       return response
@@ -520,7 +541,7 @@ describe('the read fast path', { skip: SKIP }, () => {
   })
 
   describe('on a shared SQLite file, written by another store', () => {
-    it('sees the other store\'s writes on the next 304 check', async () => {
+    it("sees the other store's writes on the next 304 check", async () => {
       const database = await SQLITE!.createDatabase({ shared: true })
       const mine = await database.openStore()
       const other = await database.openStore()
@@ -576,7 +597,11 @@ describe('the read fast path', { skip: SKIP }, () => {
         assert.equal(first.answer.status, 200, path)
         assert.equal(first.reachedFastify, true)
         const etag = first.answer.headers.get('etag')!
-        for (const [method, extra, status] of [['GET', { 'if-none-match': etag }, 304], ['GET', {}, 200], ['HEAD', {}, 200]] as const) {
+        for (const [method, extra, status] of [
+          ['GET', { 'if-none-match': etag }, 304],
+          ['GET', {}, 200],
+          ['HEAD', {}, 200],
+        ] as const) {
           const answered = await send(served, method, path, { ...headers, ...extra })
           assert.equal(answered.answer.status, status, `${method} ${path} ${JSON.stringify(extra)}`)
           assert.equal(answered.reachedFastify, true, `${method} ${path} ${JSON.stringify(extra)} reached Fastify`)
@@ -775,7 +800,7 @@ describe('the read fast path', { skip: SKIP }, () => {
       assert.equal(sample(metrics, 'ifmatch_not_modified_unknown_size_total'), 0)
     })
 
-    it('gives every one of these samples the value Fastify\'s path gives it', () => {
+    it("gives every one of these samples the value Fastify's path gives it", () => {
       for (const [name, labels] of COUNTED) {
         const value = sample(metrics, name, labels)
         assert.notEqual(value, undefined, `${name} ${JSON.stringify(labels)} is exported`)
@@ -791,7 +816,11 @@ describe('the read fast path', { skip: SKIP }, () => {
       let duringClose: (() => Promise<void>) | undefined
       // preClose hooks run in order: the app's own (which marks it closing) first, then this one,
       // and only after both does Fastify close idle connections: the one below is still open
-      const fast = await serve({ store }, (app) => app.addHook('preClose', async () => { await duringClose?.() }))
+      const fast = await serve({ store }, (app) =>
+        app.addHook('preClose', async () => {
+          await duringClose?.()
+        }),
+      )
       let connection: KeepAliveConnection | undefined
       let closed = false
       try {
@@ -800,7 +829,7 @@ describe('the read fast path', { skip: SKIP }, () => {
         const before = fast.reached()
         const open = await connection.request('GET', '/persons/k1', { 'if-none-match': etag })
         assert.equal(open.status, 304)
-        assert.equal(fast.reached(), before, 'a 304 before closing is the fast path\'s')
+        assert.equal(fast.reached(), before, "a 304 before closing is the fast path's")
         assert.equal(open.headers.get('connection'), 'keep-alive')
         let closing: Answer | undefined
         let reachedWhileClosing = 0
@@ -839,7 +868,10 @@ class KeepAliveConnection {
   private closed = false
   private wake: (() => void) | undefined
 
-  private constructor(private readonly socket: Socket, private readonly host: string) {
+  private constructor(
+    private readonly socket: Socket,
+    private readonly host: string,
+  ) {
     socket.on('data', (chunk: Buffer) => {
       this.buffered = Buffer.concat([this.buffered, chunk])
       this.wake?.()
@@ -875,10 +907,12 @@ class KeepAliveConnection {
       const end = this.buffered.indexOf('\r\n\r\n')
       if (end !== -1) {
         const [statusLine = '', ...fieldLines] = this.buffered.subarray(0, end).toString('latin1').split('\r\n')
-        const fields = new Map(fieldLines.map((line) => {
-          const colon = line.indexOf(':')
-          return [line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()] as const
-        }))
+        const fields = new Map(
+          fieldLines.map((line) => {
+            const colon = line.indexOf(':')
+            return [line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()] as const
+          }),
+        )
         const status = Number(statusLine.split(' ')[1])
         const length = method === 'HEAD' || status === 304 ? 0 : Number(fields.get('content-length') ?? 0)
         if (this.buffered.length >= end + 4 + length) {
@@ -888,7 +922,9 @@ class KeepAliveConnection {
         }
       }
       if (this.closed) throw new Error('the connection closed before the answer was complete')
-      await new Promise<void>((resolve) => { this.wake = resolve })
+      await new Promise<void>((resolve) => {
+        this.wake = resolve
+      })
     }
   }
 
@@ -901,13 +937,27 @@ describe('which app options leave the read fast path on', () => {
   // a store whose validator reads are immediate, as far as the classification looks
   const immediate = { immediate: {} } as unknown as PersonStore
   const neutral: Omit<AppOptions, 'store'> = {
-    apiToken: 'token', cacheBytes: 1024, logger: false, processMetrics: true, tombstoneRetentionMs: 1000, changesHeartbeatMs: 500,
+    apiToken: 'token',
+    cacheBytes: 1024,
+    logger: false,
+    processMetrics: true,
+    tombstoneRetentionMs: 1000,
+    changesHeartbeatMs: 500,
   }
 
   it('classifies every option (the mapped type makes a new option fail to compile until it is)', () => {
     assert.deepEqual(Object.keys(FAST_PATH_ALLOWED).sort(), [
-      'apiToken', 'cacheBytes', 'changesHeartbeatMs', 'corsOrigins', 'logRequests', 'logger', 'processMetrics',
-      'protectReads', 'readFastPath', 'store', 'tombstoneRetentionMs',
+      'apiToken',
+      'cacheBytes',
+      'changesHeartbeatMs',
+      'corsOrigins',
+      'logRequests',
+      'logger',
+      'processMetrics',
+      'protectReads',
+      'readFastPath',
+      'store',
+      'tombstoneRetentionMs',
     ])
   })
 

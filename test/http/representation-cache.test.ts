@@ -21,7 +21,9 @@ async function get(url: string): Promise<{ status: number; etag: string | null; 
 async function rename(baseUrl: string, id: string, name: string): Promise<string> {
   const current = await get(`${baseUrl}/persons/${id}`)
   const response = await fetch(`${baseUrl}/persons/${id}`, {
-    method: 'PUT', headers: { 'if-match': current.etag! }, body: JSON.stringify({ person_name: name }),
+    method: 'PUT',
+    headers: { 'if-match': current.etag! },
+    body: JSON.stringify({ person_name: name }),
   })
   await response.arrayBuffer()
   assert.equal(response.status, 200)

@@ -45,7 +45,7 @@ async function call(baseUrl: string, method: string, path: string, options: { he
   })
   const text = await response.text()
   const type = response.headers.get('content-type') ?? ''
-  const body = text !== '' && /json/.test(type) ? JSON.parse(text) as unknown : text
+  const body = text !== '' && /json/.test(type) ? (JSON.parse(text) as unknown) : text
   return { status: response.status, headers: response.headers, etag: response.headers.get('etag'), body }
 }
 
@@ -126,8 +126,11 @@ for (const driver of TEST_DRIVERS) {
         it(`lets exactly one of ${RACERS} simultaneous PUTs with the same If-Match win, answers the others 412, and both processes then serve the winner`, async () => {
           const id = uniqueId('race')
           const etag = await createPerson(urls[0], id, 'before the race')
-          const answers = await Promise.all(Array.from({ length: RACERS }, (_, i) =>
-            call(urls[i % 2]!, 'PUT', `/persons/${id}`, { headers: { 'if-match': etag }, body: { person_name: `writer ${i}` } })))
+          const answers = await Promise.all(
+            Array.from({ length: RACERS }, (_, i) =>
+              call(urls[i % 2]!, 'PUT', `/persons/${id}`, { headers: { 'if-match': etag }, body: { person_name: `writer ${i}` } }),
+            ),
+          )
 
           const statuses = answers.map((a) => a.status)
           const winners = answers.filter((a) => a.status === 200)
@@ -167,7 +170,8 @@ for (const driver of TEST_DRIVERS) {
               const value = Number(person(current).person_name)
               assert.ok(Number.isInteger(value), `the counter holds ${JSON.stringify(person(current).person_name)}`)
               const put = await call(nextUrl(), 'PUT', `/persons/${id}`, {
-                headers: { 'if-match': current.etag! }, body: { person_name: String(value + 1) },
+                headers: { 'if-match': current.etag! },
+                body: { person_name: String(value + 1) },
               })
               if (put.status === 200) {
                 assert.equal(person(put).person_name, String(value + 1))
@@ -183,14 +187,17 @@ for (const driver of TEST_DRIVERS) {
 
           const total = COUNTER_CLIENTS * INCREMENTS_PER_CLIENT
           assert.equal(written.length, total, 'number of 200 PUTs')
-          assert.deepEqual([...written].sort((a, b) => a - b), Array.from({ length: total }, (_, i) => i + 1))
+          assert.deepEqual(
+            [...written].sort((a, b) => a - b),
+            Array.from({ length: total }, (_, i) => i + 1),
+          )
           for (const baseUrl of urls) {
             const final = await call(baseUrl, 'GET', `/persons/${id}`)
             assert.equal(person(final).person_name, String(total))
           }
         })
 
-        it('accepts an ETag handed out by one process on the other, and fails the other\'s old ETag after a write on the first', async () => {
+        it("accepts an ETag handed out by one process on the other, and fails the other's old ETag after a write on the first", async () => {
           const [a, b] = urls
           const id = uniqueId('shared')
           const fromA = await createPerson(a, id, 'Wim')
@@ -238,9 +245,10 @@ for (const driver of TEST_DRIVERS) {
             const creator = urls[round % 2]!
             const other = urls[(round + 1) % 2]!
             // the same name every time: a body hash (or a clock tick) would repeat the ETag
-            const created = round % 3 === 0
-              ? await call(creator, 'POST', '/persons', { body: { person_id: id, person_name: 'Same Name' } })
-              : await call(creator, 'PUT', `/persons/${id}`, { headers: { 'if-none-match': '*' }, body: { person_name: 'Same Name' } })
+            const created =
+              round % 3 === 0
+                ? await call(creator, 'POST', '/persons', { body: { person_id: id, person_name: 'Same Name' } })
+                : await call(creator, 'PUT', `/persons/${id}`, { headers: { 'if-none-match': '*' }, body: { person_name: 'Same Name' } })
             assert.equal(created.status, 201, JSON.stringify(created.body))
             const etag = created.etag!
             assert.ok(!seen.includes(etag), `round ${round} reused ${etag} (seen: ${seen.join(' ')})`)

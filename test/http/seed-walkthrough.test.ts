@@ -94,11 +94,7 @@ for (const driver of TEST_DRIVERS) {
       let createdBody: string | undefined
 
       it('answers the create with curl --data (a form content type) 201 and an ETag', async () => {
-        const response = await curl([
-          '--request', 'POST', '--include',
-          `${host}/persons`,
-          '--data', '{"person_id": "1", "person_name": "Wim"}',
-        ])
+        const response = await curl(['--request', 'POST', '--include', `${host}/persons`, '--data', '{"person_id": "1", "person_name": "Wim"}'])
         assert.equal(response.status, 201)
         createdEtag = header(response, 'etag')
         assert.match(createdEtag, STRONG_ETAG)
@@ -113,10 +109,7 @@ for (const driver of TEST_DRIVERS) {
 
       it('answers the GET without an ETag 200 with the same ETag and the complete person', async () => {
         assert.ok(createdEtag !== undefined && createdBody !== undefined, 'the create step did not run')
-        const response = await curl([
-          '--request', 'GET', '--include',
-          `${host}/persons/1`,
-        ])
+        const response = await curl(['--request', 'GET', '--include', `${host}/persons/1`])
         assert.equal(response.status, 200)
         assert.equal(header(response, 'etag'), createdEtag)
         assert.deepEqual(JSON.parse(response.body), JSON.parse(createdBody))
@@ -124,11 +117,7 @@ for (const driver of TEST_DRIVERS) {
 
       it('answers the GET with the ETag unquoted in If-None-Match 304, with no body', async () => {
         assert.ok(createdEtag !== undefined, 'the create step did not run')
-        const response = await curl([
-          '--request', 'GET', '--include',
-          `${host}/persons/1`,
-          '--header', `If-None-Match:${unquoted(createdEtag)}`,
-        ])
+        const response = await curl(['--request', 'GET', '--include', `${host}/persons/1`, '--header', `If-None-Match:${unquoted(createdEtag)}`])
         assert.equal(response.status, 304)
         assert.equal(response.body, '')
         assert.equal(header(response, 'etag'), createdEtag)
@@ -136,9 +125,13 @@ for (const driver of TEST_DRIVERS) {
 
       it('really sends a form content type with curl --data, and the server still reads JSON', async () => {
         const exit = await run(CURL, [
-          '--verbose', '--request', 'POST', '--include',
+          '--verbose',
+          '--request',
+          'POST',
+          '--include',
           `${host}/persons`,
-          '--data', '{"person_id": "form", "person_name": "Wim"}',
+          '--data',
+          '{"person_id": "form", "person_name": "Wim"}',
         ])
         assert.equal(exit.code, 0)
         assert.match(exit.stderr, /^> Content-Type: application\/x-www-form-urlencoded\r?$/im)
@@ -151,11 +144,7 @@ for (const driver of TEST_DRIVERS) {
       let e1: string | undefined
 
       before(async () => {
-        const response = await curl([
-          '--request', 'POST', '--include',
-          `${host}/persons`,
-          '--data', '{"person_id": "2", "person_name": "Wim"}',
-        ])
+        const response = await curl(['--request', 'POST', '--include', `${host}/persons`, '--data', '{"person_id": "2", "person_name": "Wim"}'])
         assert.equal(response.status, 201)
         e0 = unquoted(header(response, 'etag'))
       })
@@ -163,10 +152,14 @@ for (const driver of TEST_DRIVERS) {
       it('answers a PUT with the current ETag unquoted in If-Match 200 and a new ETag', async () => {
         assert.ok(e0 !== undefined)
         const response = await curl([
-          '--request', 'PUT', '--include',
+          '--request',
+          'PUT',
+          '--include',
           `${host}/persons/2`,
-          '--data', '{"person_name": "Wim - update 1"}',
-          '--header', `If-Match:${e0}`,
+          '--data',
+          '{"person_name": "Wim - update 1"}',
+          '--header',
+          `If-Match:${e0}`,
         ])
         assert.equal(response.status, 200)
         e1 = unquoted(header(response, 'etag'))
@@ -177,15 +170,23 @@ for (const driver of TEST_DRIVERS) {
       it('answers a PUT with the stale ETag 412 with the seed message, and keeps update 1', async () => {
         assert.ok(e0 !== undefined && e1 !== undefined, 'the first PUT did not run')
         const response = await curl([
-          '--request', 'PUT', '--include',
+          '--request',
+          'PUT',
+          '--include',
           `${host}/persons/2`,
-          '--data', '{"person_name": "Wim - update 2"}',
-          '--header', `If-Match:${e0}`,
+          '--data',
+          '{"person_name": "Wim - update 2"}',
+          '--header',
+          `If-Match:${e0}`,
         ])
         assert.equal(response.status, 412)
         assert.match(header(response, 'content-type'), PROBLEM_JSON)
         assert.deepEqual(JSON.parse(response.body), {
-          type: '/problems/precondition-failed', title: 'Precondition Failed', status: 412, detail: STALE, message: STALE,
+          type: '/problems/precondition-failed',
+          title: 'Precondition Failed',
+          status: 412,
+          detail: STALE,
+          message: STALE,
         })
         const current = await curl(['--request', 'GET', '--include', `${host}/persons/2`])
         assert.equal(unquoted(header(current, 'etag')), e1)
@@ -194,17 +195,17 @@ for (const driver of TEST_DRIVERS) {
 
       it('answers a PUT without If-Match 428, and keeps update 1', async () => {
         assert.ok(e1 !== undefined, 'the first PUT did not run')
-        const response = await curl([
-          '--request', 'PUT', '--include',
-          `${host}/persons/2`,
-          '--data', '{"person_name": "Wim - update 2"}',
-        ])
+        const response = await curl(['--request', 'PUT', '--include', `${host}/persons/2`, '--data', '{"person_name": "Wim - update 2"}'])
         assert.equal(response.status, 428)
         assert.match(header(response, 'content-type'), PROBLEM_JSON)
-        const detail = 'PUT needs an If-Match header with the person\'s current ETag' +
-          ' (or If-None-Match: * to create a new person); GET the person first to learn it'
+        const detail =
+          "PUT needs an If-Match header with the person's current ETag" + ' (or If-None-Match: * to create a new person); GET the person first to learn it'
         assert.deepEqual(JSON.parse(response.body), {
-          type: '/problems/precondition-required', title: 'Precondition Required', status: 428, detail, message: detail,
+          type: '/problems/precondition-required',
+          title: 'Precondition Required',
+          status: 428,
+          detail,
+          message: detail,
         })
         const current = await curl(['--request', 'GET', '--include', `${host}/persons/2`])
         assert.equal(unquoted(header(current, 'etag')), e1)
@@ -215,10 +216,14 @@ for (const driver of TEST_DRIVERS) {
         const e2 = unquoted(header(current, 'etag'))
         assert.equal(e2, e1)
         const response = await curl([
-          '--request', 'PUT', '--include',
+          '--request',
+          'PUT',
+          '--include',
           `${host}/persons/2`,
-          '--data', '{"person_name": "Wim - update 2"}',
-          '--header', `If-Match:${e2}`,
+          '--data',
+          '{"person_name": "Wim - update 2"}',
+          '--header',
+          `If-Match:${e2}`,
         ])
         assert.equal(response.status, 200)
         assert.equal((JSON.parse(response.body) as Record<string, unknown>).person_name, 'Wim - update 2')

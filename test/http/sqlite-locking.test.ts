@@ -27,13 +27,19 @@ interface Finished {
 /** Runs `node --import tsx src/server.ts ...args` to its exit (a usage error, --help). */
 async function runCommand(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<Finished> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts', ...args], {
-    cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   })
   let stdout = ''
   let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  const [code] = await once(child, 'exit') as [number | null]
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk
+  })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk
+  })
+  const [code] = (await once(child, 'exit')) as [number | null]
   return { code, stdout, stderr }
 }
 
@@ -74,7 +80,7 @@ describe('SQLite locking of the ifmatch command', { skip: SKIP }, () => {
     }
   })
 
-  it('runs two servers on one file when both say shared (the environment or the flag), each seeing the other\'s writes', { timeout: 60_000 }, async () => {
+  it("runs two servers on one file when both say shared (the environment or the flag), each seeing the other's writes", { timeout: 60_000 }, async () => {
     const database = await SQLITE!.createDatabase({ shared: true })
     assert.deepEqual(database.env, { SQLITE_LOCKING: 'shared' })
     let one: ServerProcess | undefined
@@ -87,7 +93,7 @@ describe('SQLite locking of the ifmatch command', { skip: SKIP }, () => {
       for (const server of [one, two]) {
         const response = await fetch(`${server.baseUrl}/persons`)
         assert.equal(response.status, 200)
-        const ids = (await response.json() as { person_id: string }[]).map((p) => p.person_id)
+        const ids = ((await response.json()) as { person_id: string }[]).map((p) => p.person_id)
         assert.deepEqual(ids, ['from-one', 'from-two'], server.baseUrl)
       }
     } finally {

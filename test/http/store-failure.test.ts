@@ -38,7 +38,12 @@ interface Answer {
 }
 
 /** One HTTP request that must complete: a hang fails the test after REQUEST_TIMEOUT_MS (or `timeoutMs`). */
-async function call(baseUrl: string, method: string, path: string, options: { headers?: Record<string, string>; body?: unknown; timeoutMs?: number } = {}): Promise<Answer> {
+async function call(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: unknown; timeoutMs?: number } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = { ...options.headers }
   const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS
   if (options.body !== undefined) headers['content-type'] = 'application/json'
@@ -55,7 +60,7 @@ async function call(baseUrl: string, method: string, path: string, options: { he
   }
   const text = await response.text()
   const type = response.headers.get('content-type') ?? ''
-  return { status: response.status, headers: response.headers, body: text !== '' && /json/.test(type) ? JSON.parse(text) as unknown : text }
+  return { status: response.status, headers: response.headers, body: text !== '' && /json/.test(type) ? (JSON.parse(text) as unknown) : text }
 }
 
 function assertStoreUnavailable(answer: Answer, what: string): void {
@@ -78,7 +83,13 @@ function everyKindOfRequest(id: string, etag: string): { what: string; method: s
     { what: 'GET the collection', method: 'GET', path: '/persons' },
     { what: 'POST a person', method: 'POST', path: '/persons', body: { person_id: `${id}-new`, person_name: 'New' } },
     { what: 'PUT with If-Match', method: 'PUT', path: `/persons/${id}`, headers: { 'if-match': etag }, body: { person_name: 'Changed' } },
-    { what: 'PATCH with If-Match', method: 'PATCH', path: `/persons/${id}`, headers: { 'if-match': etag, 'content-type': 'application/merge-patch+json' }, body: { person_name: 'Patched' } },
+    {
+      what: 'PATCH with If-Match',
+      method: 'PATCH',
+      path: `/persons/${id}`,
+      headers: { 'if-match': etag, 'content-type': 'application/merge-patch+json' },
+      body: { person_name: 'Patched' },
+    },
     { what: 'DELETE with If-Match', method: 'DELETE', path: `/persons/${id}`, headers: { 'if-match': etag } },
   ]
 }
@@ -271,12 +282,16 @@ describe('PostgreSQL going away', () => {
 
       const name = new URL(database!.url).pathname.slice(1)
       const terminated = await admin!.query<{ ok: boolean }>(
-        'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name])
-      assert.ok(terminated.rows.some((r) => r.ok), 'the server had connections to terminate')
+        'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+        [name],
+      )
+      assert.ok(
+        terminated.rows.some((r) => r.ok),
+        'the server had connections to terminate',
+      )
       // wait (bounded) until PostgreSQL has really ended them, so the server meets only dead connections
       for (let i = 0; i < RECOVERY_ATTEMPTS; i++) {
-        const left = await admin!.query<{ n: number }>(
-          'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name])
+        const left = await admin!.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name])
         if (left.rows[0]!.n === 0) break
         await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS / 5))
       }

@@ -19,7 +19,9 @@ const source = (file: string): string => readFileSync(new URL(`../../src/web/${f
 
 describe('the web page', () => {
   let server: RunningServer
-  before(async () => { server = await startServer() })
+  before(async () => {
+    server = await startServer()
+  })
   after(async () => server.close())
 
   for (const asset of ASSETS) {

@@ -9,9 +9,7 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import pg from 'pg'
-import {
-  changesSince, changesToken, followChanges, getPerson, request, Writer, type FeedItem,
-} from '../helpers/changes-feed.js'
+import { changesSince, changesToken, followChanges, getPerson, request, Writer, type FeedItem } from '../helpers/changes-feed.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
 import { TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
 
@@ -25,7 +23,9 @@ async function waitForBackend(client: pg.Client, event: 'Lock' | 'PgSleep', what
   const deadline = performance.now() + LOCK_WAIT_TIMEOUT_MS
   for (;;) {
     const result = await client.query(
-      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND (wait_event_type = $1 OR wait_event = $1)', [event])
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND (wait_event_type = $1 OR wait_event = $1)',
+      [event],
+    )
     if ((result.rows[0] as { n: number }).n > 0) return
     assert.ok(performance.now() < deadline, `${what}: not seen within ${LOCK_WAIT_TIMEOUT_MS} ms`)
     await new Promise((resolve) => setTimeout(resolve, 10))
@@ -35,7 +35,14 @@ async function waitForBackend(client: pg.Client, event: 'Lock' | 'PgSleep', what
 /** A request still in flight, and whether it has been answered. */
 function inFlight<T>(promise: Promise<T>): { promise: Promise<T>; done: () => boolean } {
   let done = false
-  void promise.then(() => { done = true }, () => { done = true })
+  void promise.then(
+    () => {
+      done = true
+    },
+    () => {
+      done = true
+    },
+  )
   return { promise, done: () => done }
 }
 
@@ -66,7 +73,7 @@ if (postgres !== undefined) {
         await database.cleanup()
       })
 
-      it('keeps every reader\'s next below it while it is open, queues a later write behind it, then delivers both in commit order', async () => {
+      it("keeps every reader's next below it while it is open, queues a later write behind it, then delivers both in commit order", async () => {
         const t0 = (await followChanges(server.baseUrl, '0')).next
         const { rows } = await raw.query('SELECT version FROM persons WHERE person_id = $1', ['held'])
         const version = (rows[0] as { version: string }).version
@@ -75,9 +82,13 @@ if (postgres !== undefined) {
         const written = await raw.query('SELECT ifmatch_update($1, $2, $3, $4) AS v', ['held', 'written in the open transaction', version, Date.now()])
         assert.ok(Number((written.rows[0] as { v: string }).v) > 0, 'the held write succeeded inside its transaction')
 
-        const queued = inFlight(request(server.baseUrl, '/persons/queued', {
-          method: 'PUT', headers: { 'if-match': writer.current.get('queued')!.etag }, body: JSON.stringify({ person_name: 'queued behind the lock' }),
-        }))
+        const queued = inFlight(
+          request(server.baseUrl, '/persons/queued', {
+            method: 'PUT',
+            headers: { 'if-match': writer.current.get('queued')!.etag },
+            body: JSON.stringify({ person_name: 'queued behind the lock' }),
+          }),
+        )
         await waitForBackend(observer, 'Lock', 'the later write queued behind the lock')
 
         // while it is open: every way of reading the feed stays at t0
@@ -119,10 +130,18 @@ if (postgres !== undefined) {
           const t0 = (await followChanges(server.baseUrl, '0')).next
           const mark = writer.mark()
           const acks: string[] = []
-          const slow = writer.update('slow', 'the slow write').then((item) => { acks.push('slow'); return item })
+          const slow = writer.update('slow', 'the slow write').then((item) => {
+            acks.push('slow')
+            return item
+          })
           // the slow write sleeps holding the lock: the fast one queues behind it
           await waitForBackend(observer, 'PgSleep', 'the slow write sleeping in its trigger')
-          const fast = inFlight(writer.update('fast', 'the quick write').then((item) => { acks.push('fast'); return item }))
+          const fast = inFlight(
+            writer.update('fast', 'the quick write').then((item) => {
+              acks.push('fast')
+              return item
+            }),
+          )
           await waitForBackend(observer, 'Lock', 'the quick write queued behind the slow one')
 
           // a reader that follows the feed all the while, as a client keeping a copy does
@@ -147,7 +166,10 @@ if (postgres !== undefined) {
           t.diagnostic(`${reads} reads, ${heldAtT0} of them while the slow write was open`)
           assert.deepEqual(acks, ['slow', 'fast'], 'the later write committed after the slow one')
           assert.deepEqual(delivered, writer.expectedSince(mark))
-          assert.deepEqual(delivered.map((item) => item.person_id), ['slow', 'fast'])
+          assert.deepEqual(
+            delivered.map((item) => item.person_id),
+            ['slow', 'fast'],
+          )
           assert.ok(heldAtT0 > 0, 'some reads happened while the slow write was open')
         } finally {
           await raw.query('DROP TRIGGER IF EXISTS test_slow_write ON persons; DROP FUNCTION IF EXISTS test_slow_write()')

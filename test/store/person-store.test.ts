@@ -5,10 +5,7 @@
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import {
-  StoreUnavailableError,
-  type CollectionValidator, type PersonStore, type StoredPerson,
-} from '../../src/store/person-store.js'
+import { StoreUnavailableError, type CollectionValidator, type PersonStore, type StoredPerson } from '../../src/store/person-store.js'
 import { TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
 
 // ids that are all valid person ids, listed in code-point order:
@@ -232,7 +229,10 @@ for (const driver of TEST_DRIVERS) {
           if (written !== undefined) {
             // person-store.ts: a person's version is the store-wide revision of the write that produced it
             assert.equal(written.version, now.revision)
-            assert.ok(versions.every((v) => v < written.version), 'a version is greater than every earlier one')
+            assert.ok(
+              versions.every((v) => v < written.version),
+              'a version is greater than every earlier one',
+            )
             versions.push(written.version)
             assert.equal(now.changedAt, written.changedAt)
           }
@@ -303,13 +303,19 @@ for (const driver of TEST_DRIVERS) {
 
       it('returns at most limit persons and says whether more exist', async () => {
         const first = await pageStore.readPage({ limit: 4 })
-        assert.deepEqual(first.persons.map((p) => p.id), IDS_IN_CODE_POINT_ORDER.slice(0, 4))
+        assert.deepEqual(
+          first.persons.map((p) => p.id),
+          IDS_IN_CODE_POINT_ORDER.slice(0, 4),
+        )
         assert.equal(first.hasMore, true)
         const exact = await pageStore.readPage({ limit: IDS_IN_CODE_POINT_ORDER.length })
         assert.equal(exact.persons.length, IDS_IN_CODE_POINT_ORDER.length)
         assert.equal(exact.hasMore, false)
         const one = await pageStore.readPage({ limit: 1 })
-        assert.deepEqual(one.persons.map((p) => p.id), ['-dash'])
+        assert.deepEqual(
+          one.persons.map((p) => p.id),
+          ['-dash'],
+        )
         assert.equal(one.hasMore, true)
       })
 
@@ -327,7 +333,10 @@ for (const driver of TEST_DRIVERS) {
 
       it('starts after an id that is not stored, in code-point order', async () => {
         const page = await pageStore.readPage({ limit: 100, after: 'Aa' })
-        assert.deepEqual(page.persons.map((p) => p.id), IDS_IN_CODE_POINT_ORDER.filter((id) => compareCodePoints(id, 'Aa') > 0))
+        assert.deepEqual(
+          page.persons.map((p) => p.id),
+          IDS_IN_CODE_POINT_ORDER.filter((id) => compareCodePoints(id, 'Aa') > 0),
+        )
         assert.deepEqual(page.persons.map((p) => p.id).slice(0, 2), ['Ab', 'Z'])
         const past = await pageStore.readPage({ limit: 100, after: '~~' })
         assert.deepEqual(past.persons, [])
@@ -407,8 +416,9 @@ for (const driver of TEST_DRIVERS) {
 
       it('lets exactly one of many simultaneous updates with the same expected version win, across both stores', async () => {
         const created = await mustCreate(first, 'two-race', 'start')
-        const results = await Promise.all(Array.from({ length: 16 }, (_, i) =>
-          (i % 2 === 0 ? first : second).update('two-race', `racer ${i}`, created.version)))
+        const results = await Promise.all(
+          Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? first : second).update('two-race', `racer ${i}`, created.version)),
+        )
         const winners = results.filter((r) => r.ok)
         assert.equal(winners.length, 1, JSON.stringify(results))
         for (const loser of results.filter((r) => !r.ok)) assert.deepEqual(loser, { ok: false, reason: 'version-mismatch' })

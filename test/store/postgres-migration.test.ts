@@ -84,7 +84,10 @@ if (postgres === undefined) {
       const { database, opened } = freshDatabase()
 
       it('all open and agree on one epoch and one schema', async () => {
-        const stores = await openAll(Array.from({ length: CONCURRENT_STARTS }, () => database().openStore()), opened)
+        const stores = await openAll(
+          Array.from({ length: CONCURRENT_STARTS }, () => database().openStore()),
+          opened,
+        )
         const epochs = new Set(stores.map((s) => s.epoch))
         assert.equal(epochs.size, 1, `epochs: ${[...epochs].join(' ')}`)
         assert.ok(stores[0]!.epoch.length > 0)
@@ -123,7 +126,14 @@ if (postgres === undefined) {
         let settled = 0
         const opens = Array.from({ length: CONCURRENT_STARTS }, () => {
           const open = database!.openStore()
-          void open.then(() => { settled++ }, () => { settled++ })
+          void open.then(
+            () => {
+              settled++
+            },
+            () => {
+              settled++
+            },
+          )
           return open
         })
 
@@ -133,7 +143,8 @@ if (postgres === undefined) {
             `SELECT count(*)::int AS n FROM pg_locks
              WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                AND objsubid = 1 AND (classid::bigint << 32 | objid::bigint) = $1::bigint`,
-            [MIGRATION_LOCK_KEY])
+            [MIGRATION_LOCK_KEY],
+          )
           return rows[0]!.n
         }
         const deadline = Date.now() + WAIT_FOR_WAITERS_MS
@@ -240,11 +251,20 @@ if (postgres === undefined) {
         for (const [i, id] of shuffled.entries()) await mustCreate(store, id, `person ${i}`)
 
         const page = await store.readPage({ limit: 100 })
-        assert.deepEqual(page.persons.map((p) => p.id), IDS_IN_CODE_POINT_ORDER)
+        assert.deepEqual(
+          page.persons.map((p) => p.id),
+          IDS_IN_CODE_POINT_ORDER,
+        )
         const afterZ = await store.readPage({ limit: 100, after: 'Z' })
-        assert.deepEqual(afterZ.persons.map((p) => p.id), ['_', 'a', 'aB', 'ab', 'z', '~'])
+        assert.deepEqual(
+          afterZ.persons.map((p) => p.id),
+          ['_', 'a', 'aB', 'ab', 'z', '~'],
+        )
         const afterB = await store.readPage({ limit: 2, after: 'B' })
-        assert.deepEqual(afterB.persons.map((p) => p.id), ['Z', '_'])
+        assert.deepEqual(
+          afterB.persons.map((p) => p.id),
+          ['Z', '_'],
+        )
         assert.equal(afterB.hasMore, true)
       }
 
@@ -267,9 +287,12 @@ if (postgres === undefined) {
         const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 })
         await client.connect()
         try {
-          const { rows } = await client.query<{ id: string }>(
-            `SELECT id FROM unnest($1::text[]) AS t(id) ORDER BY id`, [IDS_IN_CODE_POINT_ORDER])
-          assert.notDeepEqual(rows.map((r) => r.id), IDS_IN_CODE_POINT_ORDER, 'the ICU database collates linguistically')
+          const { rows } = await client.query<{ id: string }>(`SELECT id FROM unnest($1::text[]) AS t(id) ORDER BY id`, [IDS_IN_CODE_POINT_ORDER])
+          assert.notDeepEqual(
+            rows.map((r) => r.id),
+            IDS_IN_CODE_POINT_ORDER,
+            'the ICU database collates linguistically',
+          )
         } finally {
           await client.end()
         }

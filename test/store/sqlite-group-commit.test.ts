@@ -30,19 +30,29 @@ function openFile(dir: string) {
     announce: () => announced++,
   })
   /** A write that inserts `id` and, once committed, has memory learn `id`. */
-  const add = (id: string) => commits.write((): Written<string, string> => {
-    insert.run(id)
-    return { result: `added ${id}`, committed: id }
-  })
+  const add = (id: string) =>
+    commits.write((): Written<string, string> => {
+      insert.run(id)
+      return { result: `added ${id}`, committed: id }
+    })
   /** A write that inserts `id`, then throws before returning: a bug, a full disk. */
-  const addThenThrow = (id: string) => commits.write((): Written<string, string> => {
-    insert.run(id)
-    throw new Error(`${id} failed`)
-  })
+  const addThenThrow = (id: string) =>
+    commits.write((): Written<string, string> => {
+      insert.run(id)
+      throw new Error(`${id} failed`)
+    })
   return {
-    db, commits, applied, add, addThenThrow,
+    db,
+    commits,
+    applied,
+    add,
+    addThenThrow,
     announced: () => announced,
-    rows: () => observer.prepare<[], { id: string }>('SELECT id FROM items ORDER BY id').all().map((r) => r.id),
+    rows: () =>
+      observer
+        .prepare<[], { id: string }>('SELECT id FROM items ORDER BY id')
+        .all()
+        .map((r) => r.id),
     close: () => {
       observer.close()
       if (db.open) db.close()
@@ -98,7 +108,10 @@ describe('SQLite group commit', { skip: SKIP }, () => {
       assert.equal(failing.status, 'rejected')
       assert.match(String((failing as PromiseRejectedResult).reason), /b failed/)
       // 'a' returned its value inside the group before 'b' threw; applying it then would apply it twice
-      assert.deepEqual(file.applied, [{ committed: ['a'], visible: 1 }, { committed: ['c'], visible: 2 }])
+      assert.deepEqual(file.applied, [
+        { committed: ['a'], visible: 1 },
+        { committed: ['c'], visible: 2 },
+      ])
       assert.equal(file.announced(), 2)
       assert.deepEqual(file.rows(), ['a', 'c'])
     })

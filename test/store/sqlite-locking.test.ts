@@ -79,13 +79,16 @@ describe('SQLite locking', { skip: SKIP }, () => {
       owner = SqlitePersonStore.open(file)
       const kept = mustWrite(await owner.create('owned', 'By the first store'))
       for (const locking of [undefined, 'exclusive', 'shared'] as const) {
-        assert.throws(() => SqlitePersonStore.open(file, { busyTimeoutMs: SHORT_BUSY_TIMEOUT_MS, ...(locking === undefined ? {} : { locking }) }), (error: unknown) => {
-          assert.ok(error instanceof SqliteInUseError, `${locking ?? 'default'}: got ${String(error)}`)
-          assert.equal(error.name, 'SqliteInUseError')
-          assert.equal(error.path, file)
-          assert.match(error.message, /SQLITE_LOCKING=shared/)
-          return true
-        })
+        assert.throws(
+          () => SqlitePersonStore.open(file, { busyTimeoutMs: SHORT_BUSY_TIMEOUT_MS, ...(locking === undefined ? {} : { locking }) }),
+          (error: unknown) => {
+            assert.ok(error instanceof SqliteInUseError, `${locking ?? 'default'}: got ${String(error)}`)
+            assert.equal(error.name, 'SqliteInUseError')
+            assert.equal(error.path, file)
+            assert.match(error.message, /SQLITE_LOCKING=shared/)
+            return true
+          },
+        )
       }
       // the refused opens changed nothing for the owner
       assert.deepEqual(await owner.read('owned'), kept)
@@ -137,7 +140,7 @@ describe('SQLite locking', { skip: SKIP }, () => {
       await database.cleanup()
     })
 
-    it('lets two stores work on one file, each seeing the other\'s writes, immediate reads included', async () => {
+    it("lets two stores work on one file, each seeing the other's writes, immediate reads included", async () => {
       const a = mustWrite(await one.create('shared-a', 'From one'))
       assert.deepEqual(await two.read('shared-a'), a)
       assert.deepEqual(two.immediate!.readValidator('shared-a'), { version: a.version, changedAt: a.changedAt })
@@ -258,7 +261,10 @@ describe('SQLite locking', { skip: SKIP }, () => {
         assert.deepEqual(await store.read('a'), personA)
         assert.deepEqual(await store.read('b'), personB)
         assert.equal(await store.read('boom'), undefined)
-        assert.deepEqual((await store.readPage({ limit: 10 })).persons.map((p) => p.id), ['a', 'b', 'first'])
+        assert.deepEqual(
+          (await store.readPage({ limit: 10 })).persons.map((p) => p.id),
+          ['a', 'b', 'first'],
+        )
       } finally {
         await store.close()
         await database.cleanup()
@@ -274,7 +280,10 @@ describe('SQLite locking', { skip: SKIP }, () => {
         assert.deepEqual(reads.readValidator('first'), { version: first.version, changedAt: first.changedAt })
         const before = reads.readCollectionValidator().revision
         const [a, updated, boom, b] = await Promise.allSettled([
-          store.create('a', 'A'), store.update('first', 'Updated in the group', first.version), store.create('boom', 'Boom'), store.create('b', 'B'),
+          store.create('a', 'A'),
+          store.update('first', 'Updated in the group', first.version),
+          store.create('boom', 'Boom'),
+          store.create('b', 'B'),
         ])
         const personA = acknowledged(a, 'a')
         const personFirst = acknowledged(updated, 'first')

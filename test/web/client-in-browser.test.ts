@@ -42,12 +42,11 @@ interface Outcome {
 // runs in the page: create, read twice (the second a 304), and 8 parallel increments
 async function useClient(apiBase: string): Promise<Outcome> {
   try {
-    const { IfMatchClient } = await import('/ifmatch-client/client.js' as string) as typeof import('../../src/client/client.js')
+    const { IfMatchClient } = (await import('/ifmatch-client/client.js' as string)) as typeof import('../../src/client/client.js')
     const client = new IfMatchClient({ baseUrl: apiBase })
     await client.create({ person_id: 'from-browser', person_name: '0' })
     const names = [(await client.get('from-browser')).person_name, (await client.get('from-browser')).person_name]
-    await Promise.all(Array.from({ length: 8 }, () =>
-      client.update('from-browser', (p) => ({ person_name: String(Number(p.person_name) + 1) }))))
+    await Promise.all(Array.from({ length: 8 }, () => client.update('from-browser', (p) => ({ person_name: String(Number(p.person_name) + 1) }))))
     return { ok: true, names, counter: (await client.get('from-browser')).person_name }
   } catch (error) {
     return { ok: false, error: `${(error as Error).name}: ${(error as Error).message}` }
@@ -66,7 +65,10 @@ describe('the client in a browser, calling the API on another origin', { skip: b
     const modules = clientModules()
     site = createServer((request, response) => {
       const body = request.url === '/' ? '<!doctype html><title>site</title>' : modules.get(request.url!.replace('/ifmatch-client/', ''))
-      if (body === undefined) return response.writeHead(404).end()
+      if (body === undefined) {
+        response.writeHead(404).end()
+        return
+      }
       response.writeHead(200, { 'content-type': request.url === '/' ? 'text/html' : 'text/javascript' }).end(body)
     })
     site.listen(0, '127.0.0.1')
@@ -87,7 +89,7 @@ describe('the client in a browser, calling the API on another origin', { skip: b
     return page
   }
 
-  describe('with CORS on for the site\'s origin', () => {
+  describe("with CORS on for the site's origin", () => {
     let api: RunningServer
     let wire: WireLog
     before(async () => {
@@ -102,9 +104,15 @@ describe('the client in a browser, calling the API on another origin', { skip: b
       assert.deepEqual(outcome, { ok: true, names: ['0', '0'], counter: '8' })
       const seen = await wire.entries()
       assert.equal((await storedPerson(api.baseUrl, 'from-browser')).name, '8')
-      assert.ok(seen.every((e) => e.origin === siteUrl), 'every request came from the site\'s origin')
+      assert.ok(
+        seen.every((e) => e.origin === siteUrl),
+        "every request came from the site's origin",
+      )
       const reads = seen.filter((e) => e.method === 'GET')
-      assert.ok(reads.some((e) => e.ifNoneMatch !== undefined && e.status === 304), 'a 304 on the wire')
+      assert.ok(
+        reads.some((e) => e.ifNoneMatch !== undefined && e.status === 304),
+        'a 304 on the wire',
+      )
       // the preflight let the conditional writes through
       assert.ok(seen.some((e) => e.method === 'OPTIONS' && e.status === 204))
       const puts = seen.filter((e) => e.method === 'PUT')
@@ -128,7 +136,10 @@ describe('the client in a browser, calling the API on another origin', { skip: b
       assert.equal(outcome.ok, false)
       // the browser refuses the request after the preflight's 405: fetch fails without a response
       assert.match(outcome.error ?? '', /^TypeError: Failed to fetch/)
-      assert.deepEqual((await wire.entries()).map((e) => [e.method, e.status]), [['OPTIONS', 405]])
+      assert.deepEqual(
+        (await wire.entries()).map((e) => [e.method, e.status]),
+        [['OPTIONS', 405]],
+      )
       assert.equal((await storedPerson(api.baseUrl, 'from-browser')).status, 404)
       await page.context().close()
     })

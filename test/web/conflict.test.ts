@@ -20,7 +20,9 @@ describe('the conflict view, when two users edit the same person', { skip: brows
   const fixture = pageFixture()
   let server: RunningServer
   let wire: WireLog
-  before(() => { ({ server, wire } = fixture) })
+  before(() => {
+    ;({ server, wire } = fixture)
+  })
 
   /**
    * Ann and Bob open person `id`; Ann saves first; Bob's save meets the conflict view.
@@ -41,13 +43,16 @@ describe('the conflict view, when two users edit the same person', { skip: brows
     await bob.conflict.waitFor()
     // Bob's write was refused on the wire with the ETag he opened, and nothing was overwritten
     const puts = (await wire.entries()).filter((e) => e.method === 'PUT')
-    assert.deepEqual(puts.map((e) => e.status), [412])
+    assert.deepEqual(
+      puts.map((e) => e.status),
+      [412],
+    )
     assert.notEqual(puts[0]!.ifMatch, annVersion.etag)
     assert.deepEqual(await storedPerson(server.baseUrl, id), annVersion)
     return { bob, annEtag: annVersion.etag! }
   }
 
-  it('shows the user\'s edit beside the current value, with three choices', async () => {
+  it("shows the user's edit beside the current value, with three choices", async () => {
     const { bob } = await collide('shown')
     assert.equal(await bob.conflict.getByRole('region', { name: 'Your edit' }).getByText('Bob edit').count(), 1)
     assert.equal(await bob.conflict.getByRole('region', { name: 'Current value' }).getByText('Ann edit').count(), 1)
@@ -60,31 +65,37 @@ describe('the conflict view, when two users edit the same person', { skip: brows
     assert.ok(statSync(path).size > 1000)
   })
 
-  it('Keep mine re-sends the user\'s edit with the new ETag, and it is stored', async () => {
+  it("Keep mine re-sends the user's edit with the new ETag, and it is stored", async () => {
     const { bob, annEtag } = await collide('keep-mine')
     wire.clear()
     await bob.conflict.getByRole('button', { name: 'Keep mine' }).click()
     await bob.waitForStatus('Saved keep-mine.')
     const puts = (await wire.entries()).filter((e) => e.method === 'PUT')
-    assert.deepEqual(puts.map((e) => [e.ifMatch, e.status]), [[annEtag, 200]])
+    assert.deepEqual(
+      puts.map((e) => [e.ifMatch, e.status]),
+      [[annEtag, 200]],
+    )
     assert.equal((await storedPerson(server.baseUrl, 'keep-mine')).name, 'Bob edit')
     await bob.row('keep-mine').getByText('Bob edit').waitFor()
     assert.ok(await bob.conflict.isHidden())
   })
 
-  it('Take theirs discards the user\'s edit, writes nothing, and shows the current value', async () => {
+  it("Take theirs discards the user's edit, writes nothing, and shows the current value", async () => {
     const { bob, annEtag } = await collide('take-theirs')
     wire.clear()
     await bob.conflict.getByRole('button', { name: 'Take theirs' }).click()
     await bob.waitForStatus(/Kept the current version of take-theirs/)
     await bob.row('take-theirs').getByText('Ann edit').waitFor()
-    assert.deepEqual((await wire.entries()).filter((e) => e.method !== 'GET'), [])
+    assert.deepEqual(
+      (await wire.entries()).filter((e) => e.method !== 'GET'),
+      [],
+    )
     const stored = await storedPerson(server.baseUrl, 'take-theirs')
     assert.deepEqual([stored.name, stored.etag], ['Ann edit', annEtag])
     assert.ok(await bob.conflict.isHidden())
   })
 
-  it('Edit again opens the current value with the user\'s edit beside it, and saves the merge', async () => {
+  it("Edit again opens the current value with the user's edit beside it, and saves the merge", async () => {
     const { bob, annEtag } = await collide('edit-again')
     await bob.conflict.getByRole('button', { name: 'Edit again' }).click()
     await bob.editor.waitFor()
@@ -95,7 +106,10 @@ describe('the conflict view, when two users edit the same person', { skip: brows
     await bob.saveName('Ann and Bob edit')
     await bob.waitForStatus('Saved edit-again.')
     const puts = (await wire.entries()).filter((e) => e.method === 'PUT')
-    assert.deepEqual(puts.map((e) => [e.ifMatch, e.status]), [[annEtag, 200]])
+    assert.deepEqual(
+      puts.map((e) => [e.ifMatch, e.status]),
+      [[annEtag, 200]],
+    )
     assert.equal((await storedPerson(server.baseUrl, 'edit-again')).name, 'Ann and Bob edit')
   })
 

@@ -25,7 +25,9 @@ const LIST_URL = '/persons?limit=100'
 async function rename(baseUrl: string, id: string, name: string): Promise<string> {
   const { etag } = await storedPerson(baseUrl, id)
   const response = await fetch(`${baseUrl}/persons/${id}`, {
-    method: 'PUT', headers: { 'if-match': etag! }, body: JSON.stringify({ person_id: id, person_name: name }),
+    method: 'PUT',
+    headers: { 'if-match': etag! },
+    body: JSON.stringify({ person_id: id, person_name: name }),
   })
   assert.equal(response.status, 200)
   return response.headers.get('etag')!
@@ -63,7 +65,9 @@ describe('the live persons page, when persons change elsewhere', { skip: browser
   const fixture = pageFixture()
   let server: RunningServer
   let wire: WireLog
-  before(() => { ({ server, wire } = fixture) })
+  before(() => {
+    ;({ server, wire } = fixture)
+  })
 
   describe('the list', () => {
     it('shows a name another page saved, without reading the list again', async () => {
@@ -77,7 +81,10 @@ describe('the live persons page, when persons change elsewhere', { skip: browser
       await bob.waitForStatus('Saved l-edit.')
       await ann.row('l-edit').getByText('Saved by Bob').waitFor()
       // the change came over the stream: Ann's page neither reloaded nor read the list
-      assert.deepEqual(annRequests.filter((url) => url === '/' || url.startsWith('/persons')), [])
+      assert.deepEqual(
+        annRequests.filter((url) => url === '/' || url.startsWith('/persons')),
+        [],
+      )
     })
 
     it('adds a person created over HTTP at its place in the order', async () => {
@@ -87,7 +94,10 @@ describe('the live persons page, when persons change elsewhere', { skip: browser
       await createPerson(server.baseUrl, 'l-b', 'Second')
       await ann.row('l-b').getByText('Second').waitFor()
       const ids = await listedIds(ann)
-      assert.deepEqual(ids.filter((id) => id.startsWith('l-')), ['l-a', 'l-b', 'l-c', 'l-edit'])
+      assert.deepEqual(
+        ids.filter((id) => id.startsWith('l-')),
+        ['l-a', 'l-b', 'l-c', 'l-edit'],
+      )
     })
 
     it('removes the row of a person deleted elsewhere', async () => {
@@ -131,7 +141,10 @@ describe('the live persons page, when persons change elsewhere', { skip: browser
       await notice.getByText(/Someone else changed this person to “Changed elsewhere”/).waitFor()
       assert.ok(await notice.getByRole('button', { name: 'Load their version' }).isVisible())
       // the only write was the test's own: Ann's page sent nothing, and what she typed is untouched
-      assert.deepEqual((await wire.entries()).filter((e) => e.method !== 'GET').map((e) => [e.method, e.status]), [['PUT', 200]])
+      assert.deepEqual(
+        (await wire.entries()).filter((e) => e.method !== 'GET').map((e) => [e.method, e.status]),
+        [['PUT', 200]],
+      )
       assert.equal(await ann.editor.getByLabel('Name').inputValue(), 'Ann is typing')
       const path = process.env.UPDATE_SCREENSHOTS === '1' ? SCREENSHOT : join(tempDir().path, 'live-edit-notice.png')
       await ann.page.screenshot({ path })
@@ -155,7 +168,10 @@ describe('the live persons page, when persons change elsewhere', { skip: browser
       await ann.saveName('Ann over Bob')
       await ann.waitForStatus('Saved e-load.')
       const puts = (await wire.entries()).filter((e) => e.method === 'PUT')
-      assert.deepEqual(puts.map((e) => [e.ifMatch, e.status]), [[bobVersion.etag, 200]])
+      assert.deepEqual(
+        puts.map((e) => [e.ifMatch, e.status]),
+        [[bobVersion.etag, 200]],
+      )
       assert.equal((await storedPerson(server.baseUrl, 'e-load')).name, 'Ann over Bob')
       await bob.row('e-load').getByText('Ann over Bob').waitFor()
     })
@@ -182,7 +198,10 @@ describe('the live persons page, when persons change elsewhere', { skip: browser
       await ann.saveName('Ann anyway')
       await ann.conflict.getByRole('region', { name: 'Current value' }).getByText('Elsewhere').waitFor()
       const puts = (await wire.entries()).filter((e) => e.method === 'PUT')
-      assert.deepEqual(puts.map((e) => [e.ifMatch, e.status]), [[opened, 412]])
+      assert.deepEqual(
+        puts.map((e) => [e.ifMatch, e.status]),
+        [[opened, 412]],
+      )
       assert.equal((await storedPerson(server.baseUrl, 'e-anyway')).name, 'Elsewhere')
     })
 

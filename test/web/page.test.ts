@@ -20,7 +20,7 @@ describe('the persons page in a browser', { skip: browserSkipReason() }, () => {
   let browser: Browser
 
   before(async () => {
-    ({ server, wire, browser } = fixture)
+    ;({ server, wire, browser } = fixture)
     await createPerson(server.baseUrl, '1', 'Wim')
     await createPerson(server.baseUrl, '2', 'Ann')
   })
@@ -48,14 +48,19 @@ describe('the persons page in a browser', { skip: browserSkipReason() }, () => {
       const [stream, ...more] = seen.filter((e) => e.url.startsWith('/persons?since='))
       assert.deepEqual([stream?.url, stream?.status, more], [changes[1], undefined, []])
       // nothing changed, so no other response carried a body
-      assert.deepEqual(seen.filter((e) => e.status !== 304 && e !== stream), [])
+      assert.deepEqual(
+        seen.filter((e) => e.status !== 304 && e !== stream),
+        [],
+      )
     })
 
     it('shows what someone else changed: the revalidation answers 200 with the new list', async () => {
       const user = await open()
       const { etag } = await storedPerson(server.baseUrl, '2')
       const patched = await fetch(`${server.baseUrl}/persons/2`, {
-        method: 'PATCH', headers: { 'if-match': etag!, 'content-type': 'application/merge-patch+json' }, body: '{"person_name":"Ann B."}',
+        method: 'PATCH',
+        headers: { 'if-match': etag!, 'content-type': 'application/merge-patch+json' },
+        body: '{"person_name":"Ann B."}',
       })
       assert.equal(patched.status, 200)
       wire.clear()
@@ -74,7 +79,13 @@ describe('the persons page in a browser', { skip: browserSkipReason() }, () => {
     await user.editor.getByRole('button', { name: 'Cancel' }).click()
     await user.openEditor('1')
     const reads = (await wire.entries()).filter((e) => e.url === '/persons/1')
-    assert.deepEqual(reads.map((e) => [e.ifNoneMatch === undefined, e.status]), [[true, 200], [false, 304]])
+    assert.deepEqual(
+      reads.map((e) => [e.ifNoneMatch === undefined, e.status]),
+      [
+        [true, 200],
+        [false, 304],
+      ],
+    )
   })
 
   it('adds a person from the form, and says why when the id is taken', async () => {
@@ -145,7 +156,9 @@ describe('the persons page in a browser', { skip: browserSkipReason() }, () => {
     })
     const page = await context.newPage()
     const violations: string[] = []
-    page.on('console', (message) => { if (/Content.Security.Policy/i.test(message.text())) violations.push(message.text()) })
+    page.on('console', (message) => {
+      if (/Content.Security.Policy/i.test(message.text())) violations.push(message.text())
+    })
     await page.exposeFunction('reportViolation', (text: string) => violations.push(text))
     // (in-page code as strings: the test suites are type-checked without the DOM's types)
     await page.addInitScript(`document.addEventListener('securitypolicyviolation',

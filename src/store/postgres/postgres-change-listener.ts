@@ -94,7 +94,8 @@ export class PostgresChangeListener {
     client.on('error', fail)
     client.on('end', fail)
     client.on('notification', () => this.announce())
-    client.connect()
+    client
+      .connect()
       .then(() => client.query(`LISTEN ${CHANGES_CHANNEL}`))
       .then(() => {
         // commits while no one listened were not notified: a check now finds them

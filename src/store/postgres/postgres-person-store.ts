@@ -2,8 +2,18 @@ import pg from 'pg'
 import { newEpoch } from '../epoch.js'
 import {
   StoreUnavailableError,
-  type ChangesPage, type ChangesRequest, type CollectionValidator, type DeleteResult, type StoredChange, type Unwatch, type PageRequest, type PersonPage, type PersonStore,
-  type PersonValidator, type StoredPerson, type WriteResult,
+  type ChangesPage,
+  type ChangesRequest,
+  type CollectionValidator,
+  type DeleteResult,
+  type StoredChange,
+  type Unwatch,
+  type PageRequest,
+  type PersonPage,
+  type PersonStore,
+  type PersonValidator,
+  type StoredPerson,
+  type WriteResult,
 } from '../person-store.js'
 import { PostgresChangeListener } from './postgres-change-listener.js'
 import { MIGRATIONS, MIGRATION_LOCK_KEY, SCHEMA_VERSION } from './postgres-schema.js'
@@ -71,7 +81,9 @@ function isUnavailable(error: unknown): boolean {
   if (typeof code === 'string' && (/^(08|53|57P)/.test(code) || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|AI_AGAIN)$/.test(code))) {
     return true
   }
-  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Cannot use a pool after calling end/i.test(error.message)
+  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Cannot use a pool after calling end/i.test(
+    error.message,
+  )
 }
 
 /**
@@ -123,15 +135,13 @@ export class PostgresPersonStore implements PersonStore {
   }
 
   async readValidator(id: string): Promise<PersonValidator | undefined> {
-    const { rows } = await this.query<{ version: string; change_date: string }>(
-      'SELECT version, change_date FROM persons WHERE person_id = $1', [id])
+    const { rows } = await this.query<{ version: string; change_date: string }>('SELECT version, change_date FROM persons WHERE person_id = $1', [id])
     const row = rows[0]
     return row === undefined ? undefined : { version: Number(row.version), changedAt: Number(row.change_date) }
   }
 
   async read(id: string): Promise<StoredPerson | undefined> {
-    const { rows } = await this.query<PersonRow>(
-      'SELECT person_id, person_name, change_date, version FROM persons WHERE person_id = $1', [id])
+    const { rows } = await this.query<PersonRow>('SELECT person_id, person_name, change_date, version FROM persons WHERE person_id = $1', [id])
     return rows[0] === undefined ? undefined : toPerson(rows[0])
   }
 
@@ -151,7 +161,8 @@ export class PostgresPersonStore implements PersonStore {
                 SELECT person_id, NULL, deleted_at, version FROM ifmatch_tombstones WHERE version > $2
                 ORDER BY version LIMIT $3) c), '[]'::json) AS changes
        FROM ifmatch_meta m WHERE m.id = 1`,
-      [request.since, request.tombstonesSince, request.limit + 1])
+      [request.since, request.tombstonesSince, request.limit + 1],
+    )
     const row = rows[0]!
     return {
       collection: toCollection(row),
@@ -171,7 +182,8 @@ export class PostgresPersonStore implements PersonStore {
             raised AS (UPDATE ifmatch_meta SET horizon = GREATEST(horizon, (SELECT max(version) FROM purged))
                        WHERE id = 1 AND EXISTS (SELECT 1 FROM purged) RETURNING horizon)
        SELECT COALESCE((SELECT horizon FROM raised), (SELECT horizon FROM ifmatch_meta WHERE id = 1)) AS horizon`,
-      [before])
+      [before],
+    )
     return Number(rows[0]!.horizon)
   }
 
@@ -185,7 +197,8 @@ export class PostgresPersonStore implements PersonStore {
                 WHERE $1::text IS NULL OR person_id > $1::text
                 ORDER BY person_id LIMIT $2) p), '[]'::json) AS page
        FROM ifmatch_meta m WHERE m.id = 1`,
-      [after ?? null, limit + 1])
+      [after ?? null, limit + 1],
+    )
     const row = rows[0]!
     return {
       collection: toCollection(row),
@@ -205,8 +218,7 @@ export class PostgresPersonStore implements PersonStore {
 
   async update(id: string, name: string, expectedVersion: number): Promise<WriteResult> {
     const changedAt = Date.now()
-    const { rows } = await this.query<{ v: string }>(
-      'SELECT ifmatch_update($1, $2, $3, $4) AS v', [id, name, expectedVersion, changedAt])
+    const { rows } = await this.query<{ v: string }>('SELECT ifmatch_update($1, $2, $3, $4) AS v', [id, name, expectedVersion, changedAt])
     const v = Number(rows[0]!.v)
     if (v === -1) return { ok: false, reason: 'not-found' }
     if (v === -2) return { ok: false, reason: 'version-mismatch' }
@@ -215,8 +227,7 @@ export class PostgresPersonStore implements PersonStore {
   }
 
   async delete(id: string, expectedVersion: number): Promise<DeleteResult> {
-    const { rows } = await this.query<{ v: string }>(
-      'SELECT ifmatch_delete($1, $2, $3) AS v', [id, expectedVersion, Date.now()])
+    const { rows } = await this.query<{ v: string }>('SELECT ifmatch_delete($1, $2, $3) AS v', [id, expectedVersion, Date.now()])
     const v = Number(rows[0]!.v)
     if (v === -1) return { ok: false, reason: 'not-found' }
     if (v === -2) return { ok: false, reason: 'version-mismatch' }
@@ -264,9 +275,7 @@ async function migrate(pool: pg.Pool): Promise<string> {
     for (let version = current; version < SCHEMA_VERSION; version++) {
       await client.query(MIGRATIONS[version]!)
       if (version === 0) {
-        await client.query(
-          'INSERT INTO ifmatch_meta (id, epoch, revision, changed_at, schema_version) VALUES (1, $1, 0, $2, 0)',
-          [newEpoch(), Date.now()])
+        await client.query('INSERT INTO ifmatch_meta (id, epoch, revision, changed_at, schema_version) VALUES (1, $1, 0, $2, 0)', [newEpoch(), Date.now()])
       }
     }
     await client.query('UPDATE ifmatch_meta SET schema_version = $1 WHERE id = 1', [SCHEMA_VERSION])

@@ -35,8 +35,14 @@ export type SqliteLocking = 'exclusive' | 'shared'
 /** Another process has the file open in exclusive mode (or holds a lock on it beyond the busy timeout). */
 export class SqliteInUseError extends Error {
   override readonly name = 'SqliteInUseError'
-  constructor(readonly path: string, options?: { cause?: unknown }) {
-    super(`${path} is in use by another process. One process owns a SQLite file by default; to share it, start every process on it with SQLITE_LOCKING=shared (or run one with --workers N), or use PostgreSQL`, options)
+  constructor(
+    readonly path: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `${path} is in use by another process. One process owns a SQLite file by default; to share it, start every process on it with SQLITE_LOCKING=shared (or run one with --workers N), or use PostgreSQL`,
+      options,
+    )
   }
 }
 

@@ -12,7 +12,10 @@ export const DATA_VERSION_POLL_MS = 50
 export class SqliteDataVersionWatcher {
   private timer: NodeJS.Timeout | undefined
 
-  constructor(private readonly db: Database.Database, private readonly onChange: () => void) {}
+  constructor(
+    private readonly db: Database.Database,
+    private readonly onChange: () => void,
+  ) {}
 
   /** Starts polling, unless it already runs. */
   start(): void {

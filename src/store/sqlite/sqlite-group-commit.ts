@@ -48,7 +48,10 @@ export class SqliteGroupCommit<C> {
   private readonly commitGroup: (group: readonly QueuedWrite<C>[]) => Written<unknown, C>[]
   private readonly commitOne: (body: () => Written<unknown, C>) => Written<unknown, C>
 
-  constructor(private readonly db: Database.Database, private readonly after: AfterCommit<C>) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly after: AfterCommit<C>,
+  ) {
     // transaction functions are made once: better-sqlite3 compiles each one into SQL it prepares.
     // IMMEDIATE takes the write lock up front, so each version check and its write see no other writer
     this.commitGroup = db.transaction((group: readonly QueuedWrite<C>[]) => group.map((write) => write.body())).immediate
@@ -102,9 +105,9 @@ export class SqliteGroupCommit<C> {
   }
 
   private acknowledge(writes: readonly QueuedWrite<C>[], written: readonly Written<unknown, C>[]): void {
-    this.after.apply(written.flatMap((w) => w.committed === undefined ? [] : [w.committed]))
+    this.after.apply(written.flatMap((w) => (w.committed === undefined ? [] : [w.committed])))
     // acknowledged only now: every write of the group is in the WAL
-    writes.forEach((write, i) => write.resolve(written[i]!.result as never))
+    for (const [i, write] of writes.entries()) write.resolve(written[i]!.result as never)
     this.after.announce()
   }
 }

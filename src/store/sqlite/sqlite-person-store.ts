@@ -1,7 +1,17 @@
 import type Database from 'better-sqlite3'
 import type {
-  ChangesPage, ChangesRequest, CollectionValidator, DeleteResult, ImmediateReads, PageRequest, PersonPage, PersonStore,
-  PersonValidator, StoredPerson, Unwatch, WriteResult,
+  ChangesPage,
+  ChangesRequest,
+  CollectionValidator,
+  DeleteResult,
+  ImmediateReads,
+  PageRequest,
+  PersonPage,
+  PersonStore,
+  PersonValidator,
+  StoredPerson,
+  Unwatch,
+  WriteResult,
 } from '../person-store.js'
 import { isExclusive, openSqliteDatabase, type SqliteOptions } from './open-sqlite-database.js'
 import { SqliteDataVersionWatcher } from './sqlite-data-version-watcher.js'
@@ -38,7 +48,10 @@ export class SqlitePersonStore implements PersonStore {
   private readonly watchers = new Set<() => void>()
   private closed = false
 
-  private constructor(private readonly db: Database.Database, exclusive: boolean) {
+  private constructor(
+    private readonly db: Database.Database,
+    exclusive: boolean,
+  ) {
     this.statements = prepareStatements(db)
     this.epoch = this.statements.meta.get()!.epoch
     this.memory = exclusive ? new SqliteValidatorMemory() : undefined

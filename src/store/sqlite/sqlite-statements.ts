@@ -52,32 +52,31 @@ export function prepareStatements(db: Database.Database) {
     `SELECT person_id, person_name, change_date, version FROM persons WHERE version > @since
      UNION ALL
      SELECT person_id, NULL, deleted_at, version FROM tombstones WHERE version > @tombstones
-     ORDER BY version LIMIT @limit`)
-  const pageFirst = db.prepare<[number], PersonRow>(
-    'SELECT person_id, person_name, change_date, version FROM persons ORDER BY person_id LIMIT ?')
+     ORDER BY version LIMIT @limit`,
+  )
+  const pageFirst = db.prepare<[number], PersonRow>('SELECT person_id, person_name, change_date, version FROM persons ORDER BY person_id LIMIT ?')
   const pageAfter = db.prepare<[string, number], PersonRow>(
-    'SELECT person_id, person_name, change_date, version FROM persons WHERE person_id > ? ORDER BY person_id LIMIT ?')
-  const read = db.prepare<[string], PersonRow>(
-    'SELECT person_id, person_name, change_date, version FROM persons WHERE person_id = ?')
+    'SELECT person_id, person_name, change_date, version FROM persons WHERE person_id > ? ORDER BY person_id LIMIT ?',
+  )
+  const read = db.prepare<[string], PersonRow>('SELECT person_id, person_name, change_date, version FROM persons WHERE person_id = ?')
   return {
     meta,
     bump: db.prepare<[number], Omit<MetaRow, 'epoch'>>(
-      'UPDATE meta SET revision = revision + 1, changed_at = ? WHERE id = 1 RETURNING revision, changed_at, horizon'),
+      'UPDATE meta SET revision = revision + 1, changed_at = ? WHERE id = 1 RETURNING revision, changed_at, horizon',
+    ),
     bury: db.prepare<[string, number, number]>(
       'INSERT INTO tombstones (person_id, version, deleted_at) VALUES (?, ?, ?) ' +
-      'ON CONFLICT (person_id) DO UPDATE SET version = excluded.version, deleted_at = excluded.deleted_at'),
+        'ON CONFLICT (person_id) DO UPDATE SET version = excluded.version, deleted_at = excluded.deleted_at',
+    ),
     unbury: db.prepare<[string]>('DELETE FROM tombstones WHERE person_id = ?'),
-    newestPurgeable: db.prepare<[number], { version: number | null }>(
-      'SELECT max(version) AS version FROM tombstones WHERE deleted_at < ?'),
+    newestPurgeable: db.prepare<[number], { version: number | null }>('SELECT max(version) AS version FROM tombstones WHERE deleted_at < ?'),
     purge: db.prepare<[number]>('DELETE FROM tombstones WHERE deleted_at < ?'),
     raiseHorizon: db.prepare<[number], Omit<MetaRow, 'epoch'>>(
-      'UPDATE meta SET horizon = max(horizon, ?) WHERE id = 1 RETURNING revision, changed_at, horizon'),
-    validator: db.prepare<[string], { version: number; change_date: number }>(
-      'SELECT version, change_date FROM persons WHERE person_id = ?'),
-    insert: db.prepare<[string, string, number, number]>(
-      'INSERT INTO persons (person_id, person_name, change_date, version) VALUES (?, ?, ?, ?)'),
-    update: db.prepare<[string, number, number, string]>(
-      'UPDATE persons SET person_name = ?, change_date = ?, version = ? WHERE person_id = ?'),
+      'UPDATE meta SET horizon = max(horizon, ?) WHERE id = 1 RETURNING revision, changed_at, horizon',
+    ),
+    validator: db.prepare<[string], { version: number; change_date: number }>('SELECT version, change_date FROM persons WHERE person_id = ?'),
+    insert: db.prepare<[string, string, number, number]>('INSERT INTO persons (person_id, person_name, change_date, version) VALUES (?, ?, ?, ?)'),
+    update: db.prepare<[string, number, number, string]>('UPDATE persons SET person_name = ?, change_date = ?, version = ? WHERE person_id = ?'),
     delete: db.prepare<[string]>('DELETE FROM persons WHERE person_id = ?'),
     /** One person, or undefined. */
     read: (id: string): StoredPerson | undefined => {
