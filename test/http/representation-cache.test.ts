@@ -1,6 +1,6 @@
 /**
- * 200s are served from a cache of serialised representations keyed by ETag (README,
- * "Performance"). The cache must never serve what a write has replaced, whichever process wrote:
+ * 200s are served from a cache of serialised representations keyed by ETag (docs/design.md,
+ * "How the guarantees are kept"). The cache must never serve what a write has replaced, whichever process wrote:
  * two server processes share one database, each warms its cache, and the other one writes.
  */
 import { describe, it, before, after } from 'node:test'
