@@ -15,7 +15,7 @@ import type { ImmediateReads } from '../store/person-store.js'
 import type { AppOptions } from './app.js'
 import { decideRead, pageTarget, personTarget, type ReadTarget } from './conditional-read.js'
 import type { ServiceMetrics } from './metrics.js'
-import { isValidPersonId } from './person-input.js'
+import { isValidPersonId, PERSON_ID_PATTERN } from './person-input.js'
 import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
 import { JSON_TYPE, validatorFields } from './representation.js'
 import { COLLECTION_ROUTE, PERSON_PATH_PREFIX, PERSON_ROUTE } from './routes.js'
@@ -68,7 +68,7 @@ const PAGE_LIMIT = new RegExp(PAGE_LIMIT_PATTERN)
 // the two query forms the service itself writes (the Link to the next page) and clients send;
 // any other (repeated, escaped or unknown parameters, an empty query, the changes feed's since=)
 // goes to Fastify's parser
-const PAGE_QUERY = /^\?limit=([0-9]{1,4})(?:&after=([A-Za-z0-9._~-]{1,64}))?$/
+const PAGE_QUERY = new RegExp(`^\\?limit=([0-9]{1,4})(?:&after=(${PERSON_ID_PATTERN.slice(1, -1)}))?$`)
 
 // a 304's fields, as validatorFields() gives them, then the security fields: the ETag and
 // Last-Modified are written into their slots for each answer (writeHead reads the list before it
