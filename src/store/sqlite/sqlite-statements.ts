@@ -12,7 +12,8 @@ interface PersonRow {
   version: number
 }
 
-interface MetaRow {
+/** The one meta row: the database's epoch, store-wide revision, time of the last write, and horizon. */
+export interface MetaRow {
   epoch: string
   revision: number
   changed_at: number
@@ -37,15 +38,38 @@ function toChange(row: ChangeRow): StoredChange {
 }
 
 /** The collection validator of a meta row. */
-export function toCollection(row: Omit<MetaRow, 'epoch'>): CollectionValidator {
+export function toCollection(row: CollectionRow): CollectionValidator {
   return { revision: row.revision, changedAt: row.changed_at, horizon: row.horizon }
 }
 
+type Statement<P extends unknown[], R = unknown> = Database.Statement<P, R>
+
+/** The meta row without its epoch, as a write's RETURNING gives it. */
+export type CollectionRow = Omit<MetaRow, 'epoch'>
+
 /** The prepared statements and snapshot reads of one connection. */
-export type SqliteStatements = ReturnType<typeof prepareStatements>
+export interface SqliteStatements {
+  readonly meta: Statement<[], MetaRow>
+  readonly bump: Statement<[number], CollectionRow>
+  readonly bury: Statement<[string, number, number]>
+  readonly unbury: Statement<[string]>
+  readonly newestPurgeable: Statement<[number], { version: number | null }>
+  readonly purge: Statement<[number]>
+  readonly raiseHorizon: Statement<[number], CollectionRow>
+  readonly validator: Statement<[string], { version: number; change_date: number }>
+  readonly insert: Statement<[string, string, number, number]>
+  readonly update: Statement<[string, number, number, string]>
+  readonly delete: Statement<[string]>
+  /** One person, or undefined. */
+  readonly read: (id: string) => StoredPerson | undefined
+  /** The changes after `since` (tombstones after `tombstones`), with the revision, in one snapshot. */
+  readonly readChanges: (since: number, limit: number, tombstones: number) => ChangesPage
+  /** A page and its validator, in one snapshot. */
+  readonly readPage: (limit: number, after: string | undefined) => PersonPage
+}
 
 /** Prepares every statement of the store on `db` (whose schema is current). */
-export function prepareStatements(db: Database.Database) {
+export function prepareStatements(db: Database.Database): SqliteStatements {
   const meta = db.prepare<[], MetaRow>('SELECT epoch, revision, changed_at, horizon FROM meta WHERE id = 1')
   // ordered by version across both tables: SQLite merges the two index scans
   const changes = db.prepare<[{ since: number; tombstones: number; limit: number }], ChangeRow>(
@@ -61,9 +85,7 @@ export function prepareStatements(db: Database.Database) {
   const read = db.prepare<[string], PersonRow>('SELECT person_id, person_name, change_date, version FROM persons WHERE person_id = ?')
   return {
     meta,
-    bump: db.prepare<[number], Omit<MetaRow, 'epoch'>>(
-      'UPDATE meta SET revision = revision + 1, changed_at = ? WHERE id = 1 RETURNING revision, changed_at, horizon',
-    ),
+    bump: db.prepare<[number], CollectionRow>('UPDATE meta SET revision = revision + 1, changed_at = ? WHERE id = 1 RETURNING revision, changed_at, horizon'),
     bury: db.prepare<[string, number, number]>(
       'INSERT INTO tombstones (person_id, version, deleted_at) VALUES (?, ?, ?) ' +
         'ON CONFLICT (person_id) DO UPDATE SET version = excluded.version, deleted_at = excluded.deleted_at',
@@ -71,9 +93,7 @@ export function prepareStatements(db: Database.Database) {
     unbury: db.prepare<[string]>('DELETE FROM tombstones WHERE person_id = ?'),
     newestPurgeable: db.prepare<[number], { version: number | null }>('SELECT max(version) AS version FROM tombstones WHERE deleted_at < ?'),
     purge: db.prepare<[number]>('DELETE FROM tombstones WHERE deleted_at < ?'),
-    raiseHorizon: db.prepare<[number], Omit<MetaRow, 'epoch'>>(
-      'UPDATE meta SET horizon = max(horizon, ?) WHERE id = 1 RETURNING revision, changed_at, horizon',
-    ),
+    raiseHorizon: db.prepare<[number], CollectionRow>('UPDATE meta SET horizon = max(horizon, ?) WHERE id = 1 RETURNING revision, changed_at, horizon'),
     validator: db.prepare<[string], { version: number; change_date: number }>('SELECT version, change_date FROM persons WHERE person_id = ?'),
     insert: db.prepare<[string, string, number, number]>('INSERT INTO persons (person_id, person_name, change_date, version) VALUES (?, ?, ?, ?)'),
     update: db.prepare<[string, number, number, string]>('UPDATE persons SET person_name = ?, change_date = ?, version = ? WHERE person_id = ?'),
