@@ -1,6 +1,6 @@
 /**
  * One fetch read to its end, kept as the few things HTTP tests look at: the status, the
- * validators, the content type and the body as text.
+ * validators, the content type and the body as text; and a person as those answers show it.
  */
 
 /** What a test sees of one response. */
@@ -23,4 +23,24 @@ export async function send(url: string, init: RequestInit = {}): Promise<Answer>
     contentType: response.headers.get('content-type'),
     body,
   }
+}
+
+/** A person as the service answers it (API.md, Persons). */
+export interface Person {
+  readonly person_id: string
+  readonly person_name: string
+  readonly change_date: string
+}
+
+/** A person (or a page) as a GET showed it: what a failed write must leave exactly as it was. */
+export interface Snapshot {
+  readonly id: string
+  readonly etag: string
+  readonly lastModified: string
+  readonly text: string
+}
+
+/** A Snapshot of a person, with the person read from its text. */
+export interface PersonSnapshot extends Snapshot {
+  readonly person: Person
 }
