@@ -2,6 +2,7 @@
  * One fetch read to its end, kept as the few things HTTP tests look at: the status, the
  * validators, the content type and the body as text; and a person as those answers show it.
  */
+import assert from 'node:assert/strict'
 
 /** What a test sees of one response. */
 export interface Answer {
@@ -43,4 +44,18 @@ export interface Snapshot {
 /** A Snapshot of a person, with the person read from its text. */
 export interface PersonSnapshot extends Snapshot {
   readonly person: Person
+}
+
+/** POSTs a new person to `baseUrl`, asserts the 201, and returns the ETag it carries. */
+export async function createPerson(baseUrl: string, id: string, name = 'Wim'): Promise<string> {
+  const response = await fetch(`${baseUrl}/persons`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ person_id: id, person_name: name }),
+  })
+  const body = await response.text()
+  assert.equal(response.status, 201, `POST /persons ${id} on ${baseUrl}: ${response.status} ${body}`)
+  const etag = response.headers.get('etag')
+  assert.ok(etag !== null, 'a 201 carries an ETag')
+  return etag
 }
