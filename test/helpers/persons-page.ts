@@ -25,12 +25,6 @@ export async function storedPerson(baseUrl: string, id: string): Promise<StoredP
   return { status: response.status, etag: response.headers.get('etag'), name: body?.person_name }
 }
 
-/** Creates a person straight through the service. */
-export async function createPerson(baseUrl: string, id: string, name: string): Promise<void> {
-  const response = await fetch(`${baseUrl}/persons`, { method: 'POST', body: JSON.stringify({ person_id: id, person_name: name }) })
-  if (response.status !== 201) throw new Error(`creating ${id} answered ${response.status}`)
-}
-
 /** One user's tab on the page, in a browser context (cookies, cache) of its own. */
 export class PersonsPage {
   private constructor(readonly page: Page) {}

@@ -21,6 +21,8 @@ export interface WireEntry {
 export interface WireLog {
   /** Every request so far, oldest first, once all of them have been answered. */
   entries(): Promise<WireEntry[]>
+  /** The If-Match and the status of every PUT so far, oldest first: what a save sent and got. */
+  puts(): Promise<[ifMatch: string | undefined, status: number | undefined][]>
   /** Forgets the requests seen so far. */
   clear(): void
 }
@@ -44,13 +46,17 @@ export function recordWire(server: RunningServer): WireLog {
       entry.status = response.statusCode
     })
   })
+  async function entries(): Promise<WireEntry[]> {
+    // a client can see the response a moment before the server's 'finish' event: wait for it
+    for (let i = 0; i < 400 && log.some((e) => e.status === undefined && !e.stream); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    return [...log]
+  }
   return {
-    async entries() {
-      // a client can see the response a moment before the server's 'finish' event: wait for it
-      for (let i = 0; i < 400 && log.some((e) => e.status === undefined && !e.stream); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 5))
-      }
-      return [...log]
+    entries,
+    async puts() {
+      return (await entries()).filter((e) => e.method === 'PUT').map((e) => [e.ifMatch, e.status])
     },
     clear() {
       log = []

@@ -5,7 +5,7 @@
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { send, type Answer } from '../helpers/http-answers.js'
+import { createPerson, send, type Answer } from '../helpers/http-answers.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
 import { STALE_PROBLEM } from '../helpers/stale-problem.js'
 import { TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
@@ -35,24 +35,13 @@ function collisionSuite(baseUrls: () => readonly string[]): void {
     return urls[i % urls.length]!
   }
 
-  async function createPerson(id: string, name: string): Promise<string> {
-    const answer = await send(`${at(0)}/persons`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ person_id: id, person_name: name }),
-    })
-    assert.equal(answer.status, 201, answer.body)
-    assert.ok(answer.etag !== null)
-    return answer.etag
-  }
-
   async function readPerson(id: string, i = 0): Promise<Answer> {
     return send(`${at(i)}/persons/${id}`)
   }
 
   describe(`${WRITERS} simultaneous PUTs with the same If-Match`, () => {
     it(`answer exactly one 200 and ${WRITERS - 1} × 412 with the seed's message, and the winner's name is stored`, async () => {
-      const etag = await createPerson('race-put', 'start')
+      const etag = await createPerson(at(0), 'race-put', 'start')
       const answers = await Promise.all(
         Array.from({ length: WRITERS }, (_, i) =>
           send(`${at(i)}/persons/race-put`, {
@@ -74,7 +63,7 @@ function collisionSuite(baseUrls: () => readonly string[]): void {
 
   describe(`${WRITERS} simultaneous PATCHes with the same If-Match`, () => {
     it(`answer exactly one 200 and ${WRITERS - 1} × 412 with the seed's message, and the winner's name is stored`, async () => {
-      const etag = await createPerson('race-patch', 'start')
+      const etag = await createPerson(at(0), 'race-patch', 'start')
       const answers = await Promise.all(
         Array.from({ length: WRITERS }, (_, i) =>
           send(`${at(i)}/persons/race-patch`, {
@@ -99,7 +88,7 @@ function collisionSuite(baseUrls: () => readonly string[]): void {
     // so each loser finds the person gone: 404, never a second 204. No loser can see a newer
     // version (nothing else writes), so a 412 would mean the check ran against a stale read.
     it(`answer exactly one 204 and ${WRITERS - 1} × 404, and the person is gone`, async () => {
-      const etag = await createPerson('race-delete', 'doomed')
+      const etag = await createPerson(at(0), 'race-delete', 'doomed')
       const answers = await Promise.all(
         Array.from({ length: WRITERS }, (_, i) =>
           send(`${at(i)}/persons/race-delete`, {
@@ -151,7 +140,7 @@ function collisionSuite(baseUrls: () => readonly string[]): void {
 
   describe(`${CLIENTS} clients each incrementing a counter ${INCREMENTS} times with If-Match and retry on 412`, () => {
     it(`end with the counter at exactly ${CLIENTS * INCREMENTS} and exactly ${CLIENTS * INCREMENTS} × 200`, async () => {
-      await createPerson('counter', 'counter 0')
+      await createPerson(at(0), 'counter', 'counter 0')
       let ok = 0
       const written: number[] = []
       // a bound on the total, so a livelock fails the test instead of hanging it

@@ -9,6 +9,7 @@ import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import { parseCorsOrigins } from '../../src/http/cors.js'
 import { spawnServer } from '../helpers/spawn-server.js'
+import { createPerson } from '../helpers/http-answers.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
 import { tempDir } from '../helpers/test-stores.js'
 
@@ -33,12 +34,6 @@ function list(value: string | null): string[] {
     .split(',')
     .map((s) => s.trim().toLowerCase())
     .filter((s) => s !== '')
-}
-
-async function createPerson(baseUrl: string, id: string): Promise<string> {
-  const response = await fetch(`${baseUrl}/persons`, { method: 'POST', body: JSON.stringify({ person_id: id, person_name: 'Wim' }) })
-  assert.equal(response.status, 201)
-  return response.headers.get('etag')!
 }
 
 describe('CORS', () => {

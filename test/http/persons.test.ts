@@ -5,8 +5,10 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import type { Person, PersonSnapshot } from '../helpers/http-answers.js'
 import { rawRequest, withoutDate } from '../helpers/raw-request.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
+import { assertProblem, badRequest, expectedProblems, type ExpectedProblem } from '../helpers/stale-problem.js'
 import { TEST_DRIVERS } from '../helpers/test-stores.js'
 
 // API.md: change_date is RFC 3339 UTC with milliseconds
@@ -16,36 +18,9 @@ const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|J
 // RFC 9110 §8.8.3: a strong entity-tag is a quoted string of etagc, without W/
 const STRONG_ETAG = /^"[\x21\x23-\x7e\x80-\xff]*"$/
 const JSON_TYPE = /^application\/json(\s*;|$)/
-const PROBLEM_JSON = /^application\/problem\+json(\s*;|$)/
-// API.md: no error ever exposes a stack trace, an SQL text, or a file path
-const LEAKS =
-  /\bat \S+ \(|\bat .*:\d+:\d+|\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|SQLITE_[A-Z]+)\b|\/(work|home|tmp|usr|var|srv|opt)\/|node_modules|\.[cm]?[jt]s\b/
 const BODY_LIMIT = 64 * 1024
 const PERSON_METHODS = 'GET, HEAD, PUT, PATCH, DELETE'
 const COLLECTION_METHODS = 'GET, HEAD, POST'
-
-interface Person {
-  readonly person_id: string
-  readonly person_name: string
-  readonly change_date: string
-}
-
-/** A person as a GET showed it: what a failed write must leave exactly as it was. */
-interface Snapshot {
-  readonly id: string
-  readonly etag: string
-  readonly lastModified: string
-  readonly text: string
-  readonly person: Person
-}
-
-interface ExpectedProblem {
-  readonly status: number
-  readonly type: string
-  readonly title: string
-  readonly detail: string
-  readonly message?: string
-}
 
 interface Send {
   readonly headers?: Record<string, string>
@@ -53,14 +28,12 @@ interface Send {
 }
 
 const expected = {
+  ...expectedProblems,
   missingBody: (): ExpectedProblem => badRequest('missing-body', 'Missing JSON data in request'),
-  invalidJson: (): ExpectedProblem => badRequest('invalid-json', 'Request body is not valid JSON'),
   notAnObject: (): ExpectedProblem => badRequest('invalid-json', 'Request body must be a JSON object'),
   idMandatory: (): ExpectedProblem => badRequest('missing-field', 'Person ID is mandatory'),
-  nameMandatory: (): ExpectedProblem => badRequest('missing-field', 'Person name is mandatory'),
   invalidField: (field: string, rule: string): ExpectedProblem => badRequest('invalid-field', `Invalid ${field}: ${rule}`),
   invalidQuery: (parameter: string, rule: string): ExpectedProblem => badRequest('invalid-query', `Invalid query parameter ${parameter}: ${rule}`),
-  notFound: (id: string): ExpectedProblem => ({ status: 404, type: '/problems/not-found', title: 'Not Found', detail: `Person with ID ${id} not found` }),
   noRoute: (method: string, path: string): ExpectedProblem => ({
     status: 404,
     type: '/problems/not-found',
@@ -79,33 +52,10 @@ const expected = {
     title: 'Conflict',
     detail: `Person with ID ${id} already exists`,
   }),
-  tooLarge: (): ExpectedProblem => ({
-    status: 413,
-    type: '/problems/body-too-large',
-    title: 'Content Too Large',
-    detail: 'Request body is larger than the limit of 65536 bytes (64 KiB)',
-  }),
-  notMergePatch: (type: string): ExpectedProblem => ({
-    status: 415,
-    type: '/problems/unsupported-media-type',
-    title: 'Unsupported Media Type',
-    detail: `PATCH takes a JSON Merge Patch (application/merge-patch+json, RFC 7396), not ${type}`,
-  }),
-  preconditionRequired: (method: string): ExpectedProblem => {
-    const detail =
-      `${method} needs an If-Match header with the person's current ETag` +
-      (method === 'PUT' ? ' (or If-None-Match: * to create a new person)' : '') +
-      '; GET the person first to learn it'
-    return { status: 428, type: '/problems/precondition-required', title: 'Precondition Required', detail }
-  },
 }
 
 const ID_RULE = 'must be 1–64 characters of A–Z a–z 0–9 . _ ~ -'
 const LIMIT_RULE = 'must be a whole number from 1 to 1000'
-
-function badRequest(slug: string, detail: string): ExpectedProblem {
-  return { status: 400, type: `/problems/${slug}`, title: 'Bad Request', detail }
-}
 
 function send(base: string, method: string, path: string, options: Send = {}): Promise<Response> {
   return fetch(`${base}${path}`, { method, headers: options.headers, body: options.body })
@@ -113,21 +63,6 @@ function send(base: string, method: string, path: string, options: Send = {}): P
 
 function json(value: unknown): string {
   return JSON.stringify(value)
-}
-
-/** Asserts a whole RFC 9457 problem: status, media type, exact members, and nothing leaked. */
-async function assertProblem(response: Response, problem: ExpectedProblem): Promise<void> {
-  assert.equal(response.status, problem.status)
-  assert.match(response.headers.get('content-type') ?? '', PROBLEM_JSON)
-  const text = await response.text()
-  assert.doesNotMatch(text, LEAKS)
-  assert.deepEqual(JSON.parse(text), {
-    type: problem.type,
-    title: problem.title,
-    status: problem.status,
-    detail: problem.detail,
-    message: problem.message ?? problem.detail,
-  })
 }
 
 /** Asserts the headers every 200, 201 and 304 for a representation carries (API.md Validators). */
@@ -146,7 +81,7 @@ function assertChangeDate(person: Person, lastModified: string): void {
   assert.equal(Date.parse(lastModified), Math.floor(Date.parse(person.change_date) / 1000) * 1000)
 }
 
-async function snapshot(base: string, id: string): Promise<Snapshot> {
+async function snapshot(base: string, id: string): Promise<PersonSnapshot> {
   const response = await send(base, 'GET', `/persons/${id}`)
   assert.equal(response.status, 200, `GET /persons/${id}`)
   const { etag, lastModified } = assertValidators(response)
@@ -154,7 +89,7 @@ async function snapshot(base: string, id: string): Promise<Snapshot> {
   return { id, etag, lastModified, text, person: JSON.parse(text) as Person }
 }
 
-async function create(base: string, id: string, name = 'Wim'): Promise<Snapshot> {
+async function create(base: string, id: string, name = 'Wim'): Promise<PersonSnapshot> {
   const response = await send(base, 'POST', '/persons', { body: json({ person_id: id, person_name: name }) })
   assert.equal(response.status, 201, `POST ${id}: ${await response.clone().text()}`)
   await response.arrayBuffer()
@@ -162,7 +97,7 @@ async function create(base: string, id: string, name = 'Wim'): Promise<Snapshot>
 }
 
 /** After a failed write: the stored person has the same ETag and the same body. */
-async function assertUnchanged(base: string, before: Snapshot): Promise<void> {
+async function assertUnchanged(base: string, before: PersonSnapshot): Promise<void> {
   const now = await snapshot(base, before.id)
   assert.equal(now.etag, before.etag)
   assert.equal(now.text, before.text)

@@ -8,7 +8,8 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { rawRequest, withoutDate, type RawResponse } from '../helpers/raw-request.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
-import { STALE } from '../helpers/stale-problem.js'
+import type { Person, Snapshot } from '../helpers/http-answers.js'
+import { assertProblem, badRequest, expectedProblems, precondition, STALE, type ExpectedProblem } from '../helpers/stale-problem.js'
 import { TEST_DRIVERS } from '../helpers/test-stores.js'
 
 type Method = 'GET' | 'HEAD' | 'PUT' | 'PATCH' | 'DELETE'
@@ -16,8 +17,6 @@ type Method = 'GET' | 'HEAD' | 'PUT' | 'PATCH' | 'DELETE'
 const METHODS: readonly Method[] = ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE']
 const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/
 const STRONG_ETAG = /^"[\x21\x23-\x7e\x80-\xff]*"$/
-const PROBLEM_JSON = /^application\/problem\+json(\s*;|$)/
-const LEAKS = /\bat \S+ \(|\bat .*:\d+:\d+|\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|SQLITE_[A-Z]+)\b|\/(work|home|tmp|usr|var)\/|node_modules/
 const WEAK_DETAIL =
   'If-Match named the current ETag only in weak form (W/"…"), or held only weak entity tags, and a weak tag never matches for a write' +
   ' (RFC 9110 §13.1.1 uses strong comparison); a proxy or compression may have weakened the ETag.' +
@@ -26,69 +25,16 @@ const WEAK_DETAIL =
 const LONG_AGO = 'Sun, 06 Nov 1994 08:49:37 GMT'
 const RENAMED: Readonly<Record<'PUT' | 'PATCH', string>> = { PUT: 'Renamed By PUT', PATCH: 'Renamed By PATCH' }
 
-interface Person {
-  readonly person_id: string
-  readonly person_name: string
-  readonly change_date: string
-}
-
-interface Snapshot {
-  readonly id: string
-  readonly etag: string
-  readonly lastModified: string
-  readonly text: string
-}
-
-interface ExpectedProblem {
-  readonly status: number
-  readonly type: string
-  readonly title: string
-  readonly detail: string
-  readonly message?: string
-}
-
-const precondition = (detail: string, message = detail): ExpectedProblem => ({
-  status: 412,
-  type: '/problems/precondition-failed',
-  title: 'Precondition Failed',
-  detail,
-  message,
-})
-
 const expected = {
+  ...expectedProblems,
   stale: (): ExpectedProblem => precondition(STALE),
   weak: (): ExpectedProblem => precondition(WEAK_DETAIL, STALE),
   modifiedSince: (): ExpectedProblem => precondition('The target was modified after the If-Unmodified-Since date', STALE),
   noneMatch: (): ExpectedProblem => precondition('If-None-Match matched the current ETag'),
   createOnly: (id: string): ExpectedProblem => precondition(`Person with ID ${id} already exists (If-None-Match: * only creates)`),
-  required: (method: string): ExpectedProblem => {
-    const detail =
-      `${method} needs an If-Match header with the person's current ETag` +
-      (method === 'PUT' ? ' (or If-None-Match: * to create a new person)' : '') +
-      '; GET the person first to learn it'
-    return { status: 428, type: '/problems/precondition-required', title: 'Precondition Required', detail }
-  },
-  notFound: (id: string): ExpectedProblem => ({ status: 404, type: '/problems/not-found', title: 'Not Found', detail: `Person with ID ${id} not found` }),
-  invalidJson: (): ExpectedProblem => ({ status: 400, type: '/problems/invalid-json', title: 'Bad Request', detail: 'Request body is not valid JSON' }),
-  nameMandatory: (): ExpectedProblem => ({ status: 400, type: '/problems/missing-field', title: 'Bad Request', detail: 'Person name is mandatory' }),
-  nullName: (): ExpectedProblem => ({
-    status: 400,
-    type: '/problems/invalid-field',
-    title: 'Bad Request',
-    detail: 'Invalid person_name: is mandatory and cannot be removed (null)',
-  }),
-  tooLarge: (): ExpectedProblem => ({
-    status: 413,
-    type: '/problems/body-too-large',
-    title: 'Content Too Large',
-    detail: 'Request body is larger than the limit of 65536 bytes (64 KiB)',
-  }),
-  notMergePatch: (): ExpectedProblem => ({
-    status: 415,
-    type: '/problems/unsupported-media-type',
-    title: 'Unsupported Media Type',
-    detail: 'PATCH takes a JSON Merge Patch (application/merge-patch+json, RFC 7396), not application/json-patch+json',
-  }),
+  required: expectedProblems.preconditionRequired,
+  nullName: (): ExpectedProblem => badRequest('invalid-field', 'Invalid person_name: is mandatory and cannot be removed (null)'),
+  notMergePatch: (): ExpectedProblem => expectedProblems.notMergePatch('application/json-patch+json'),
 }
 
 function isWrite(method: Method): method is 'PUT' | 'PATCH' | 'DELETE' {
@@ -205,25 +151,6 @@ for (const driver of TEST_DRIVERS) {
       assert.equal(now.text, before.text, 'a failed write changed the person')
     }
 
-    /** A whole problem; a HEAD answer has the status and media type, and no body. */
-    async function assertProblem(method: string, response: Response, problem: ExpectedProblem): Promise<void> {
-      assert.equal(response.status, problem.status)
-      assert.match(response.headers.get('content-type') ?? '', PROBLEM_JSON)
-      const text = await response.text()
-      if (method === 'HEAD') {
-        assert.equal(text, '')
-        return
-      }
-      assert.doesNotMatch(text, LEAKS)
-      assert.deepEqual(JSON.parse(text), {
-        type: problem.type,
-        title: problem.title,
-        status: problem.status,
-        detail: problem.detail,
-        message: problem.message ?? problem.detail,
-      })
-    }
-
     /** The request went through: its success answer, and the write took effect. */
     async function assertProceeded(method: Method, response: Response, before: Snapshot): Promise<void> {
       switch (method) {
@@ -256,7 +183,7 @@ for (const driver of TEST_DRIVERS) {
 
     /** 412 with `problem`; after a write, the person is as it was. */
     async function assertFailed(method: Method, response: Response, before: Snapshot, problem: ExpectedProblem): Promise<void> {
-      await assertProblem(method, response, problem)
+      await assertProblem(response, problem, method)
       await assertUnchanged(before)
     }
 
@@ -518,7 +445,7 @@ for (const driver of TEST_DRIVERS) {
           if (set.methods !== undefined && !set.methods.includes(method)) continue
           it(`answers ${method} with ${set.name} 404, whatever the preconditions`, async () => {
             const id = `ghost${++sequence}`
-            await assertProblem(method, await request(method, id, set.headers), expected.notFound(id))
+            await assertProblem(await request(method, id, set.headers), expected.notFound(id), method)
             const get = await fetch(`${base}/persons/${id}`)
             assert.equal(get.status, 404)
             await get.arrayBuffer()
@@ -529,13 +456,13 @@ for (const driver of TEST_DRIVERS) {
       for (const method of ['PUT', 'PATCH'] as const) {
         it(`answers ${method} with a body that is not JSON 404: absence is decided before the body`, async () => {
           const id = `ghost${++sequence}`
-          await assertProblem(method, await request(method, id, { 'if-match': '*' }, '{"person_name": '), expected.notFound(id))
+          await assertProblem(await request(method, id, { 'if-match': '*' }, '{"person_name": '), expected.notFound(id), method)
         })
 
         it(`answers ${method} with a body over 64 KiB 404: absence is decided before the body`, async () => {
           const id = `ghost${++sequence}`
           const body = json({ person_name: 'Big', pad: 'x'.repeat(70_000) })
-          await assertProblem(method, await request(method, id, { 'if-match': '*' }, body), expected.notFound(id))
+          await assertProblem(await request(method, id, { 'if-match': '*' }, body), expected.notFound(id), method)
         })
       }
 
@@ -555,7 +482,7 @@ for (const driver of TEST_DRIVERS) {
 
         it('answers 400 for a bad body, and creates nothing', async () => {
           const id = `made${++sequence}`
-          await assertProblem('PUT', await request('PUT', id, { 'if-none-match': '*' }, json({ nickname: 'x' })), expected.nameMandatory())
+          await assertProblem(await request('PUT', id, { 'if-none-match': '*' }, json({ nickname: 'x' })), expected.nameMandatory(), 'PUT')
           const get = await fetch(`${base}/persons/${id}`)
           assert.equal(get.status, 404)
           await get.arrayBuffer()
@@ -768,12 +695,12 @@ for (const driver of TEST_DRIVERS) {
 
           it('answers 412 to If-Match with a stale page ETag', async () => {
             const { stale } = await pageWithStaleEtag()
-            await assertProblem(method, await pageRequest(method, { 'if-match': stale }), expected.stale())
+            await assertProblem(await pageRequest(method, { 'if-match': stale }), expected.stale(), method)
           })
 
           it('answers 412 to If-Match with the W/ form of the page ETag, saying weak', async () => {
             const page = await pageSnapshot()
-            await assertProblem(method, await pageRequest(method, { 'if-match': `W/${page.etag}` }), expected.weak())
+            await assertProblem(await pageRequest(method, { 'if-match': `W/${page.etag}` }), expected.weak(), method)
           })
 
           it('answers 304 to If-Modified-Since equal to Last-Modified', async () => {
@@ -793,7 +720,7 @@ for (const driver of TEST_DRIVERS) {
           })
 
           it('answers 412 to If-Unmodified-Since earlier than Last-Modified', async () => {
-            await assertProblem(method, await pageRequest(method, { 'if-unmodified-since': LONG_AGO }), expected.modifiedSince())
+            await assertProblem(await pageRequest(method, { 'if-unmodified-since': LONG_AGO }), expected.modifiedSince(), method)
           })
 
           it('answers 200 to If-Unmodified-Since equal to Last-Modified, or not a date', async () => {

@@ -15,6 +15,7 @@ import { buildApp, type AppOptions } from '../../src/http/app.js'
 import { FAST_PATH_ALLOWED, fastPathAllowed } from '../../src/http/read-fast-path.js'
 import type { PersonStore, StoredPerson } from '../../src/store/person-store.js'
 import { sample } from '../helpers/prometheus.js'
+import { createPerson } from '../helpers/http-answers.js'
 import { rawRequest, withoutDate, type RawResponse } from '../helpers/raw-request.js'
 import { TEST_DRIVERS, type TestDatabase, type TestDriver } from '../helpers/test-stores.js'
 
@@ -68,7 +69,7 @@ async function startFresh(ids: readonly string[]): Promise<{ database: TestDatab
   const database = await SQLITE!.createDatabase()
   const store = await database.openStore()
   const fast = await serve({ store })
-  for (const id of ids) await createPerson(fast, id, `Name of ${id}`)
+  for (const id of ids) await createPerson(fast.baseUrl, id, `Name of ${id}`)
   return { database, store, fast }
 }
 
@@ -117,13 +118,6 @@ async function current(served: Served, path: string): Promise<Current> {
   const { answer } = await send(served, 'GET', path)
   assert.equal(answer.status, 200, `GET ${path}`)
   return { etag: answer.headers.get('etag')!, lastModified: answer.headers.get('last-modified')!, body: answer.body }
-}
-
-async function createPerson(served: Served, id: string, name: string): Promise<string> {
-  const response = await fetch(`${served.baseUrl}/persons`, { method: 'POST', body: JSON.stringify({ person_id: id, person_name: name }) })
-  await response.arrayBuffer()
-  assert.equal(response.status, 201, `create ${id}`)
-  return response.headers.get('etag')!
 }
 
 function shifted(httpDate: string, ms: number): string {
@@ -547,7 +541,7 @@ describe('the read fast path', { skip: SKIP }, () => {
       const other = await database.openStore()
       const fast = await serve({ store: mine })
       try {
-        await createPerson(fast, 's1', 'Mine')
+        await createPerson(fast.baseUrl, 's1', 'Mine')
         const person = await current(fast, '/persons/s1')
         const page = await current(fast, '/persons')
         assert.equal((await send(fast, 'GET', '/persons/s1', { 'if-none-match': person.etag })).reachedFastify, false)
@@ -682,7 +676,7 @@ describe('the read fast path', { skip: SKIP }, () => {
       const store = await database.openStore()
       const fast = await serve({ store })
       try {
-        const etag = await createPerson(fast, 'gone', 'Soon unreachable')
+        const etag = await createPerson(fast.baseUrl, 'gone', 'Soon unreachable')
         const page = await current(fast, '/persons')
         // a real failure: the database connection is closed under the running app; what the
         // store remembered of the validators is no answer any more
@@ -716,8 +710,8 @@ describe('the read fast path', { skip: SKIP }, () => {
      * and HEAD. Returns the body sizes of the person and of the page.
      */
     async function scenario(served: Served): Promise<{ person: number; page: number }> {
-      const etag = await createPerson(served, 'm1', 'Counted')
-      await createPerson(served, 'm2', 'Also counted')
+      const etag = await createPerson(served.baseUrl, 'm1', 'Counted')
+      await createPerson(served.baseUrl, 'm2', 'Also counted')
       const person = await send(served, 'GET', '/persons/m1')
       assert.equal(person.answer.headers.get('etag'), etag)
       for (let i = 0; i < 3; i++) assert.equal((await send(served, 'GET', '/persons/m1', { 'if-none-match': etag })).answer.status, 304)
@@ -824,7 +818,7 @@ describe('the read fast path', { skip: SKIP }, () => {
       let connection: KeepAliveConnection | undefined
       let closed = false
       try {
-        const etag = await createPerson(fast, 'k1', 'Kept alive')
+        const etag = await createPerson(fast.baseUrl, 'k1', 'Kept alive')
         connection = await KeepAliveConnection.open(fast.baseUrl)
         const before = fast.reached()
         const open = await connection.request('GET', '/persons/k1', { 'if-none-match': etag })

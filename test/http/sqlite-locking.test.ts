@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnServer, stopProcess, type ServerProcess } from '../helpers/spawn-server.js'
+import { createPerson } from '../helpers/http-answers.js'
 import { TEST_DRIVERS, type TestDriver } from '../helpers/test-stores.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -43,12 +44,6 @@ async function runCommand(args: readonly string[], env: Readonly<Record<string, 
   return { code, stdout, stderr }
 }
 
-async function createPerson(baseUrl: string, id: string): Promise<void> {
-  const response = await fetch(`${baseUrl}/persons`, { method: 'POST', body: JSON.stringify({ person_id: id, person_name: `Name of ${id}` }) })
-  await response.arrayBuffer()
-  assert.equal(response.status, 201, `create ${id} on ${baseUrl}`)
-}
-
 async function status(url: string): Promise<number> {
   const response = await fetch(url)
   await response.arrayBuffer()
@@ -62,7 +57,7 @@ describe('SQLite locking of the ifmatch command', { skip: SKIP }, () => {
     let first: ServerProcess | undefined
     try {
       first = await spawnServer(database.url)
-      await createPerson(first.baseUrl, 'owner-1')
+      await createPerson(first.baseUrl, 'owner-1', 'Name of owner-1')
       await assert.rejects(spawnServer(database.url), (error: Error) => {
         assert.match(error.message, /server exited \(1\) before it was ready/)
         assert.match(error.message, /ifmatch: .* is in use by another process/)
@@ -72,7 +67,7 @@ describe('SQLite locking of the ifmatch command', { skip: SKIP }, () => {
       })
       assert.equal(first.child.exitCode, null, 'the first server is still running')
       assert.equal(await status(`${first.baseUrl}/persons/owner-1`), 200)
-      await createPerson(first.baseUrl, 'owner-2')
+      await createPerson(first.baseUrl, 'owner-2', 'Name of owner-2')
       assert.equal(await status(`${first.baseUrl}/persons/owner-2`), 200)
     } finally {
       await stopProcess(first)
@@ -88,8 +83,8 @@ describe('SQLite locking of the ifmatch command', { skip: SKIP }, () => {
     try {
       one = await spawnServer(database.url, [], undefined, database.env)
       two = await spawnServer(database.url, ['--sqlite-locking', 'shared'])
-      await createPerson(one.baseUrl, 'from-one')
-      await createPerson(two.baseUrl, 'from-two')
+      await createPerson(one.baseUrl, 'from-one', 'Name of from-one')
+      await createPerson(two.baseUrl, 'from-two', 'Name of from-two')
       for (const server of [one, two]) {
         const response = await fetch(`${server.baseUrl}/persons`)
         assert.equal(response.status, 200)

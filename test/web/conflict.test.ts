@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { before, describe, it } from 'node:test'
 import { browserSkipReason } from '../helpers/browser.js'
-import { createPerson, pageFixture, type PersonsPage, storedPerson } from '../helpers/persons-page.js'
+import { createPerson } from '../helpers/http-answers.js'
+import { pageFixture, type PersonsPage, storedPerson } from '../helpers/persons-page.js'
 import type { RunningServer } from '../helpers/start-server.js'
 import { tempDir } from '../helpers/test-stores.js'
 import type { WireLog } from '../helpers/wire-log.js'
@@ -70,11 +71,7 @@ describe('the conflict view, when two users edit the same person', { skip: brows
     wire.clear()
     await bob.conflict.getByRole('button', { name: 'Keep mine' }).click()
     await bob.waitForStatus('Saved keep-mine.')
-    const puts = (await wire.entries()).filter((e) => e.method === 'PUT')
-    assert.deepEqual(
-      puts.map((e) => [e.ifMatch, e.status]),
-      [[annEtag, 200]],
-    )
+    assert.deepEqual(await wire.puts(), [[annEtag, 200]])
     assert.equal((await storedPerson(server.baseUrl, 'keep-mine')).name, 'Bob edit')
     await bob.row('keep-mine').getByText('Bob edit').waitFor()
     assert.ok(await bob.conflict.isHidden())
@@ -105,11 +102,7 @@ describe('the conflict view, when two users edit the same person', { skip: brows
     wire.clear()
     await bob.saveName('Ann and Bob edit')
     await bob.waitForStatus('Saved edit-again.')
-    const puts = (await wire.entries()).filter((e) => e.method === 'PUT')
-    assert.deepEqual(
-      puts.map((e) => [e.ifMatch, e.status]),
-      [[annEtag, 200]],
-    )
+    assert.deepEqual(await wire.puts(), [[annEtag, 200]])
     assert.equal((await storedPerson(server.baseUrl, 'edit-again')).name, 'Ann and Bob edit')
   })
 

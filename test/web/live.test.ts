@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import type { Browser } from 'playwright-core'
 import { browserSkipReason, launchBrowser } from '../helpers/browser.js'
-import { createPerson, pageFixture, PersonsPage, storedPerson } from '../helpers/persons-page.js'
+import { createPerson } from '../helpers/http-answers.js'
+import { pageFixture, PersonsPage, storedPerson } from '../helpers/persons-page.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
 import { tempDir } from '../helpers/test-stores.js'
@@ -167,11 +168,7 @@ describe('the live persons page, when persons change elsewhere', { skip: browser
       wire.clear()
       await ann.saveName('Ann over Bob')
       await ann.waitForStatus('Saved e-load.')
-      const puts = (await wire.entries()).filter((e) => e.method === 'PUT')
-      assert.deepEqual(
-        puts.map((e) => [e.ifMatch, e.status]),
-        [[bobVersion.etag, 200]],
-      )
+      assert.deepEqual(await wire.puts(), [[bobVersion.etag, 200]])
       assert.equal((await storedPerson(server.baseUrl, 'e-load')).name, 'Ann over Bob')
       await bob.row('e-load').getByText('Ann over Bob').waitFor()
     })
@@ -197,11 +194,7 @@ describe('the live persons page, when persons change elsewhere', { skip: browser
       wire.clear()
       await ann.saveName('Ann anyway')
       await ann.conflict.getByRole('region', { name: 'Current value' }).getByText('Elsewhere').waitFor()
-      const puts = (await wire.entries()).filter((e) => e.method === 'PUT')
-      assert.deepEqual(
-        puts.map((e) => [e.ifMatch, e.status]),
-        [[opened, 412]],
-      )
+      assert.deepEqual(await wire.puts(), [[opened, 412]])
       assert.equal((await storedPerson(server.baseUrl, 'e-anyway')).name, 'Elsewhere')
     })
 
