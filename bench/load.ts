@@ -95,7 +95,8 @@ export interface PairedMeasurement {
   readonly cpuRatio: number
 }
 
-const median = (values: readonly number[]): number => {
+/** The median of `values` (the mean of the middle two for an even count). */
+export const median = (values: readonly number[]): number => {
   const sorted = [...values].sort((a, b) => a - b)
   const middle = Math.floor(sorted.length / 2)
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
@@ -152,5 +153,75 @@ async function measureOnce(baseUrl: string, workload: Workload, seconds: number,
     unexpected: answered - expected + result.errors + result.timeouts,
     statuses,
     serverCpuMicrosPerRequest: answered === 0 ? NaN : cpuMs * 1000 / answered,
+  }
+}
+
+/** One target of an interleaved cell, by name. */
+export interface NamedSide extends Side {
+  readonly name: string
+}
+
+/** What an interleaved cell measured: every side's run in every round. */
+export interface InterleavedMeasurement {
+  readonly names: readonly string[]
+  /** rounds[i][j]: side j in round i. */
+  readonly rounds: readonly (readonly Measurement[])[]
+}
+
+/**
+ * Warms every side up, then runs `options.rounds` rounds, each a short run against every side back
+ * to back, in the given order in even rounds and reversed in odd ones (ABC CBA ABC: each side is
+ * as often early as late). Ratios between any two sides are then taken round by round
+ * (`roundRatios`), so that the machine's drift over a cell cancels.
+ */
+export async function measureInterleaved(sides: readonly NamedSide[], options: LoadOptions): Promise<InterleavedMeasurement> {
+  for (const side of sides) {
+    await side.workload.prepare?.()
+    if (options.warmupSeconds > 0) await run(side.baseUrl, side.workload, options, options.warmupSeconds)
+  }
+  const seconds = options.durationSeconds / options.rounds
+  const rounds: Measurement[][] = []
+  for (let i = 0; i < options.rounds; i++) {
+    const measured: Measurement[] = new Array<Measurement>(sides.length)
+    const order = sides.map((_, j) => j)
+    if (i % 2 === 1) order.reverse()
+    for (const j of order) {
+      const side = sides[j]!
+      // the last requests of the run before were answered to closed connections: let them land
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      await side.workload.prepare?.()
+      measured[j] = await measureOnce(side.baseUrl, side.workload, seconds, options, side.serverCpuMs)
+    }
+    rounds.push(measured)
+  }
+  return { names: sides.map((s) => s.name), rounds }
+}
+
+/** Requests/s of side `a` over side `b`, round by round. */
+export function roundRatios(m: InterleavedMeasurement, a: string, b: string): number[] {
+  const i = m.names.indexOf(a)
+  const j = m.names.indexOf(b)
+  if (i < 0 || j < 0) throw new Error(`no side ${i < 0 ? a : b} in ${m.names.join(', ')}`)
+  return m.rounds.map((round) => round[i]!.requestsPerSecond / round[j]!.requestsPerSecond)
+}
+
+/**
+ * One side's figures over an interleaved cell: its median round (by requests/s), with the median
+ * CPU per request of all its rounds and the unexpected answers of all of them.
+ */
+export function sideSummary(m: InterleavedMeasurement, name: string): Measurement {
+  const j = m.names.indexOf(name)
+  if (j < 0) throw new Error(`no side ${name} in ${m.names.join(', ')}`)
+  const runs = m.rounds.map((round) => round[j]!)
+  const rate = median(runs.map((r) => r.requestsPerSecond))
+  const middle = runs.reduce((a, b) => (Math.abs(b.requestsPerSecond - rate) < Math.abs(a.requestsPerSecond - rate) ? b : a))
+  const statuses: Record<string, number> = {}
+  for (const r of runs) for (const [code, n] of Object.entries(r.statuses)) statuses[code] = (statuses[code] ?? 0) + n
+  return {
+    ...middle,
+    requestsPerSecond: rate,
+    unexpected: runs.reduce((sum, r) => sum + r.unexpected, 0),
+    statuses,
+    serverCpuMicrosPerRequest: median(runs.map((r) => r.serverCpuMicrosPerRequest)),
   }
 }

@@ -153,3 +153,17 @@ export function startBareLongPoll(cpus: string | undefined): Promise<RunningProc
     return (JSON.parse(line) as { url: string }).url
   })
 }
+
+/** The peers of the benchmark: the same persons API written with another framework (bench/peers/). */
+export type PeerKind = 'fastify' | 'express'
+
+/**
+ * Starts a peer server (bench/peers/<kind>-peer.mjs) holding `persons` persons in memory;
+ * `args` are its own options (--compress for the Fastify one).
+ */
+export function startPeer(kind: PeerKind, persons: number, cpus: string | undefined, args: readonly string[] = []): Promise<RunningProcess> {
+  return startProcess([`bench/peers/${kind}-peer.mjs`, String(persons), ...args], cpus, { NODE_ENV: 'production' }, (line) => {
+    if (!line.startsWith('{"url"')) return undefined
+    return (JSON.parse(line) as { url: string }).url
+  })
+}
