@@ -57,6 +57,31 @@ function processTreeCpuMs(pid: number): number {
   return ticks * 10
 }
 
+/**
+ * CPU ms used so far by every process named postgres on this machine (the server and all its
+ * backends, whoever they serve: on a shared machine, other databases' work counts too).
+ */
+export function postgresCpuMs(): number {
+  let ticks = 0
+  let entries: string[] = []
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name))
+  } catch {
+    return 0
+  }
+  for (const name of entries) {
+    try {
+      const text = readFileSync(`/proc/${name}/stat`, 'utf8')
+      if (!text.includes(' (postgres) ')) continue
+      const fields = text.split(') ')[1]!.split(' ')
+      ticks += Number(fields[11]) + Number(fields[12])
+    } catch {
+      // the process ended between the listing and the read
+    }
+  }
+  return ticks * 10
+}
+
 /** VmRSS of `pid` in bytes, from /proc/PID/status. */
 function residentBytes(pid: number): number {
   try {
