@@ -46,10 +46,13 @@ export interface CompressionResult {
   /** ms to compress the identity page, each coding: median and max of `count` runs. */
   readonly compressMs: Record<'gzip' | 'br', { median: number; max: number; count: number }>
   readonly pageBytes: number
-  readonly burst: BurstResult
+  /** The bursts, on each server they were measured on. */
+  readonly bursts: BurstResult[]
 }
 
 export interface BurstResult {
+  /** Which server: how many cores its threads (the event loop and libuv's pool) could use. */
+  readonly label: string
   readonly pages: number
   readonly rounds: number
   /** The event loop's longest delay during a burst (ms), median and max over rounds. */
@@ -115,7 +118,7 @@ async function lagMaxMs(base: string): Promise<number> {
  * answers, so the difference is the compression's share of the event loop); and the compressed
  * burst again with nothing written between (all cached).
  */
-async function eventLoopBursts(base: string, writePerson: string, pages: number, rounds: number): Promise<BurstResult> {
+async function eventLoopBursts(label: string, base: string, writePerson: string, pages: number, rounds: number): Promise<BurstResult> {
   const agent = keepAliveAgent(2 * pages)
   const paths = Array.from({ length: pages }, (_, k) => `/persons?limit=${1000 - k}`)
   const write = async (): Promise<void> => {
@@ -150,14 +153,16 @@ async function eventLoopBursts(base: string, writePerson: string, pages: number,
     agent.destroy()
   }
   const summary = (all: number[]): { median: number; max: number; all: number[] } => ({ median: median(all), max: Math.max(...all), all })
-  return { pages, rounds, identity: summary(identity), compressed: summary(compressed), cached: summary(cached) }
+  return { label, pages, rounds, identity: summary(identity), compressed: summary(compressed), cached: summary(cached) }
 }
 
 /**
  * Runs the compression cells: `ifmatch` (SQLite, 1,000 persons) and `fastify` (the Fastify peer
- * with @fastify/etag and @fastify/compress) each answering the page in every coding, interleaved.
+ * with @fastify/etag and @fastify/compress) each answering the page in every coding, interleaved;
+ * then the bursts on `ifmatch` and on each of `burstServers` (ifmatch too, started otherwise).
  */
-export async function measureCompression(ifmatch: RunningProcess, fastify: RunningProcess, load: LoadOptions, burstRounds: number): Promise<CompressionResult> {
+export async function measureCompression(ifmatch: RunningProcess, fastify: RunningProcess, load: LoadOptions, burstRounds: number,
+  burstServers: readonly { readonly label: string; readonly server: RunningProcess }[]): Promise<CompressionResult> {
   const servers = [['ifmatch', ifmatch], ['fastify', fastify]] as const
   const answers: WireAnswer[] = []
   for (const [name, server] of servers) for (const coding of CODINGS) answers.push(await wireAnswer(name, server.url, coding))
@@ -171,6 +176,7 @@ export async function measureCompression(ifmatch: RunningProcess, fastify: Runni
     return { server: name, coding, ...sideSummary(measured, `${name} ${coding}`), ratios, ratio: median(ratios) }
   }))
   const compressMs = await compressTimes(ifmatch.url, 20)
-  const burst = await eventLoopBursts(ifmatch.url, 'p00999', 8, burstRounds)
-  return { answers, rates, compressMs, pageBytes: answers.find((a) => a.server === 'ifmatch' && a.coding === 'identity')!.bodyBytes, burst }
+  const bursts: BurstResult[] = []
+  for (const { label, server } of burstServers) bursts.push(await eventLoopBursts(label, server.url, 'p00999', 8, burstRounds))
+  return { answers, rates, compressMs, pageBytes: answers.find((a) => a.server === 'ifmatch' && a.coding === 'identity')!.bodyBytes, bursts }
 }

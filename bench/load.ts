@@ -38,6 +38,8 @@ export interface Measurement {
   readonly statuses: Record<string, number>
   /** Server CPU time (user + system, all its processes) per answered request, in µs. */
   readonly serverCpuMicrosPerRequest: number
+  /** The database's processes' CPU time per answered request, in µs, where a side counts it (PostgreSQL). */
+  readonly databaseCpuMicrosPerRequest?: number
 }
 
 function run(baseUrl: string, workload: Workload, options: LoadOptions, seconds: number): Promise<autocannon.Result> {
@@ -80,6 +82,8 @@ export interface Side {
   readonly baseUrl: string
   readonly workload: Workload
   readonly serverCpuMs: () => number
+  /** CPU ms used so far by the database's own processes, where there are any (PostgreSQL). */
+  readonly databaseCpuMs?: () => number
 }
 
 export interface PairedMeasurement {
@@ -137,10 +141,12 @@ export async function measurePaired(ours: Side, ceiling: Side, options: LoadOpti
   }
 }
 
-async function measureOnce(baseUrl: string, workload: Workload, seconds: number, options: LoadOptions, serverCpuMs: () => number): Promise<Measurement> {
+async function measureOnce(baseUrl: string, workload: Workload, seconds: number, options: LoadOptions, serverCpuMs: () => number, databaseCpuMs?: () => number): Promise<Measurement> {
   const cpuBefore = serverCpuMs()
+  const databaseBefore = databaseCpuMs?.()
   const result = await run(baseUrl, workload, options, seconds)
   const cpuMs = serverCpuMs() - cpuBefore
+  const databaseMs = databaseBefore === undefined ? undefined : databaseCpuMs!() - databaseBefore
   const statuses: Record<string, number> = {}
   for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statuses[code] = stat.count ?? 0
   const expected = statuses[String(workload.expect)] ?? 0
@@ -153,6 +159,7 @@ async function measureOnce(baseUrl: string, workload: Workload, seconds: number,
     unexpected: answered - expected + result.errors + result.timeouts,
     statuses,
     serverCpuMicrosPerRequest: answered === 0 ? NaN : cpuMs * 1000 / answered,
+    ...(databaseMs === undefined ? {} : { databaseCpuMicrosPerRequest: answered === 0 ? NaN : databaseMs * 1000 / answered }),
   }
 }
 
@@ -190,7 +197,7 @@ export async function measureInterleaved(sides: readonly NamedSide[], options: L
       // the last requests of the run before were answered to closed connections: let them land
       await new Promise((resolve) => setTimeout(resolve, 200))
       await side.workload.prepare?.()
-      measured[j] = await measureOnce(side.baseUrl, side.workload, seconds, options, side.serverCpuMs)
+      measured[j] = await measureOnce(side.baseUrl, side.workload, seconds, options, side.serverCpuMs, side.databaseCpuMs)
     }
     rounds.push(measured)
   }
@@ -223,5 +230,6 @@ export function sideSummary(m: InterleavedMeasurement, name: string): Measuremen
     unexpected: runs.reduce((sum, r) => sum + r.unexpected, 0),
     statuses,
     serverCpuMicrosPerRequest: median(runs.map((r) => r.serverCpuMicrosPerRequest)),
+    ...(runs[0]!.databaseCpuMicrosPerRequest === undefined ? {} : { databaseCpuMicrosPerRequest: median(runs.map((r) => r.databaseCpuMicrosPerRequest ?? NaN)) }),
   }
 }
