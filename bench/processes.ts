@@ -186,8 +186,8 @@ export type PeerKind = 'fastify' | 'express'
  * Starts a peer server (bench/peers/<kind>-peer.mjs) holding `persons` persons in memory;
  * `args` are its own options (--compress for the Fastify one).
  */
-export function startPeer(kind: PeerKind, persons: number, cpus: string | undefined, args: readonly string[] = []): Promise<RunningProcess> {
-  return startProcess([`bench/peers/${kind}-peer.mjs`, String(persons), ...args], cpus, { NODE_ENV: 'production' }, (line) => {
+export function startPeer(kind: PeerKind, persons: number, cpus: string | undefined, args: readonly string[] = [], nodeArgs: readonly string[] = []): Promise<RunningProcess> {
+  return startProcess([...nodeArgs, `bench/peers/${kind}-peer.mjs`, String(persons), ...args], cpus, { NODE_ENV: 'production' }, (line) => {
     if (!line.startsWith('{"url"')) return undefined
     return (JSON.parse(line) as { url: string }).url
   })

@@ -5,7 +5,7 @@
  * feed's benchmark. Prints markdown tables and writes them, with every round, under bench/results/
  * (latest.md, latest.json; changes.md, changes.json). See README.md, "Performance".
  *
- *   npm run bench                       everything (about nine minutes)
+ *   npm run bench                       everything (about ten minutes on a 2-core machine)
  *   npm run bench -- --quick            one short round of everything, written to .bench/
  *   npm run bench -- --peers-only       ifmatch beside Fastify and Express (SQLite, one process)
  *   npm run bench -- --postgres-only    every workload on PostgreSQL, one process and --workers 2
@@ -82,14 +82,14 @@ const { sections, partial } = selectedSections()
 const quick = flags.quick === true
 const load: LoadOptions = {
   connections: Number(flags.connections),
-  durationSeconds: Number(flags.duration ?? (quick ? 1 : 3)),
-  warmupSeconds: Number(flags.warmup ?? 0.4),
+  durationSeconds: Number(flags.duration ?? (quick ? 1 : 2.5)),
+  warmupSeconds: Number(flags.warmup ?? 0.3),
   // five short rounds rather than three long ones: on this shared machine a median of five
   // resists a neighbour's burst better, in the same time
   rounds: Number(flags.rounds ?? (quick ? 1 : 5)),
 }
 const synchronous = flags.synchronous === 'FULL' ? 'FULL' : 'NORMAL'
-const conflictOptions = { clients: 32, persons: 8, secondsPerRound: quick ? 1 : 1.2, rounds: quick ? 1 : 5 }
+const conflictOptions = { clients: 32, persons: 8, secondsPerRound: 1, rounds: quick ? 1 : 5 }
 const PERSONS = 1000
 
 /** The names the tables give the targets. */
@@ -315,7 +315,7 @@ async function main(): Promise<void> {
         await seed(join(dir, 'free.sqlite'), 0, PERSONS)
         return startIfmatch(`sqlite:${join(dir, 'free.sqlite')}`, 1, bothCpus, env)
       })
-      compression = await measureCompression(one, await fastifyCompress(), load, quick ? 2 : 5, [
+      compression = await measureCompression(one, await fastifyCompress(), load, quick ? 2 : 4, [
         { label: pinned ? 'one core (pinned to CPU 0, as in every cell: its thread pool shares that core with its event loop)' : 'not pinned', server: one },
         { label: 'two cores (not pinned: the thread pool can use the other core)', server: free },
       ])
