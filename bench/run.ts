@@ -237,6 +237,14 @@ async function main(): Promise<void> {
   let roundTrip: RoundTrip | undefined
   let conflicts: { results: ConflictResult[]; rounds: number[][] } | undefined
   let compression: CompressionResult | undefined
+  const sectionSeconds: Record<string, number> = {}
+  let sectionStarted = Date.now()
+  /** Notes how long the part just finished took (servers it started and seeded included). */
+  const done = (section: Section): void => {
+    sectionSeconds[section] = Math.round((Date.now() - sectionStarted) / 1000)
+    log(`  (${section}: ${sectionSeconds[section]} s)`)
+    sectionStarted = Date.now()
+  }
   try {
     if (sections.has('peers')) {
       log(`ifmatch (SQLite, one process) beside its peers and the ceiling, ${PERSONS} persons, round by round`)
@@ -248,6 +256,7 @@ async function main(): Promise<void> {
         log(`  probes, ${name}: ${failed.length === 0 ? 'all as due' : failed.map((r) => `${r.name}: ${r.got} (due ${r.due})`).join('; ')}`)
       }
       for (const w of WORKLOADS) cells.push(await interleavedCell('peers', w, PERSONS, sidesFor(w, targets, await bare(), w === 'list200')))
+      done('peers')
     }
 
     if (sections.has('sqlite10k')) {
@@ -270,12 +279,14 @@ async function main(): Promise<void> {
           ...(same === undefined ? {} : { ratioSameSize: same.ratio }),
         })
       }
+      done('sqlite10k')
     }
 
     if (sections.has('workers')) {
       log('ifmatch on SQLite, --workers 2 (two processes, shared locking) beside one process and the ceiling')
       const targets = [[WORKERS2, await sqlite2()], [IFMATCH, await sqlite1()]] as const
       for (const w of WORKLOADS) cells.push(await interleavedCell('workers', w, PERSONS, sidesFor(w, targets, await bare())))
+      done('workers')
     }
 
     if (sections.has('postgres')) {
@@ -284,6 +295,7 @@ async function main(): Promise<void> {
       for (const w of WORKLOADS) cells.push(await interleavedCell('postgres', w, PERSONS, sidesFor(w, targets, await bare())))
       roundTrip = await validatorRoundTrip(await postgresUrl(), 'p00500', quick ? 500 : 2000)
       log(`  one validator read (${roundTrip.statement}) from this process: p50 ${fmt(roundTrip.p50Micros, 0)} µs, mean ${fmt(roundTrip.meanMicros, 0)} µs`)
+      done('postgres')
     }
 
     if (sections.has('conflicts')) {
@@ -306,6 +318,7 @@ async function main(): Promise<void> {
           `${fmt(r.conflictsPerUpdate)} 412s per update, ${r.acknowledged} acknowledged, counters sum to ${r.counted}, lost ${r.lost}` +
           (r.unexpected > 0 ? `, ${r.unexpected} unexpected` : ''))
       }
+      done('conflicts')
     }
 
     if (sections.has('compression')) {
@@ -325,6 +338,7 @@ async function main(): Promise<void> {
       for (const b of compression.bursts) {
         log(`  event loop's max delay in a burst, ${b.label}: identity ${fmt(b.identity.median, 1)} ms, compressed ${fmt(b.compressed.median, 1)} ms, cached ${fmt(b.cached.median, 1)} ms`)
       }
+      done('compression')
     }
   } finally {
     for (const s of running) await s.stop()
@@ -339,7 +353,7 @@ async function main(): Promise<void> {
       node: process.version, platform: `${process.platform} ${process.arch}`,
       loadAverageBefore: load0.map((x) => Number(x.toFixed(2))), loadAverageAfter: loadavg().map((x) => Number(x.toFixed(2))),
     },
-    settings: { sections: [...sections], ...load, synchronous, pinned, conflicts: conflictOptions, seconds: Math.round((Date.now() - started) / 1000) },
+    settings: { sections: [...sections], ...load, synchronous, pinned, conflicts: conflictOptions, seconds: Math.round((Date.now() - started) / 1000), sectionSeconds },
     probes, cells, paired, postgresRoundTrip: roundTrip, conflicts, compression,
   }
   const markdown = renderMarkdown(report)
