@@ -51,6 +51,9 @@ function run(baseUrl: string, workload: Workload, options: LoadOptions, seconds:
       connections: options.connections,
       pipelining: 1,
       duration: seconds,
+      // autocannon stops at the first sample tick after the duration: with its default tick (1 s),
+      // a 0.5 s run would last a whole second
+      sampleInt: 100,
       ...(workload.setupClient === undefined ? {} : { setupClient: workload.setupClient }),
     }, (error, result) => error ? reject(error) : resolve(result))
     instance.on('error', reject)
