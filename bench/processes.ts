@@ -57,6 +57,31 @@ function processTreeCpuMs(pid: number): number {
   return ticks * 10
 }
 
+/**
+ * CPU ms used so far by every process named postgres on this machine (the server and all its
+ * backends, whoever they serve: on a shared machine, other databases' work counts too).
+ */
+export function postgresCpuMs(): number {
+  let ticks = 0
+  let entries: string[] = []
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name))
+  } catch {
+    return 0
+  }
+  for (const name of entries) {
+    try {
+      const text = readFileSync(`/proc/${name}/stat`, 'utf8')
+      if (!text.includes(' (postgres) ')) continue
+      const fields = text.split(') ')[1]!.split(' ')
+      ticks += Number(fields[11]) + Number(fields[12])
+    } catch {
+      // the process ended between the listing and the read
+    }
+  }
+  return ticks * 10
+}
+
 /** VmRSS of `pid` in bytes, from /proc/PID/status. */
 function residentBytes(pid: number): number {
   try {
@@ -149,6 +174,20 @@ export function startBare(pageBytes: number, cpus: string | undefined, nodeArgs:
 /** Starts the bare node:http ceiling of the changes feed's wake-up (bench/bare-long-poll.mjs). */
 export function startBareLongPoll(cpus: string | undefined): Promise<RunningProcess> {
   return startProcess(['bench/bare-long-poll.mjs'], cpus, {}, (line) => {
+    if (!line.startsWith('{"url"')) return undefined
+    return (JSON.parse(line) as { url: string }).url
+  })
+}
+
+/** The peers of the benchmark: the same persons API written with another framework (bench/peers/). */
+export type PeerKind = 'fastify' | 'express'
+
+/**
+ * Starts a peer server (bench/peers/<kind>-peer.mjs) holding `persons` persons in memory;
+ * `args` are its own options (--compress for the Fastify one).
+ */
+export function startPeer(kind: PeerKind, persons: number, cpus: string | undefined, args: readonly string[] = [], nodeArgs: readonly string[] = []): Promise<RunningProcess> {
+  return startProcess([...nodeArgs, `bench/peers/${kind}-peer.mjs`, String(persons), ...args], cpus, { NODE_ENV: 'production' }, (line) => {
     if (!line.startsWith('{"url"')) return undefined
     return (JSON.parse(line) as { url: string }).url
   })

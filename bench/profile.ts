@@ -6,7 +6,9 @@
  * service's own code, garbage collection. The .cpuprofile files stay in .bench/profiles/ for
  * Chrome DevTools.
  *
- * Options: --duration S (default 5), --connections N (default 10), --persons N (default 1000).
+ * Options: --duration S (default 5), --connections N (default 10), --persons N (default 1000),
+ * --postgres (ifmatch on a fresh PostgreSQL database too, beside SQLite and the ceiling: where a
+ * request's time goes when every validator is a round trip).
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,8 +16,9 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { summarise } from './cpu-profile.js'
 import { measure, type LoadOptions, type Workload } from './load.js'
-import { ROOT, pinSelf, startBare, startIfmatch, type RunningProcess } from './processes.js'
-import { PAGE, ifmatchWorkloads, seed } from './workloads.js'
+import { createBenchDatabase, type BenchDatabase } from './postgres-database.js'
+import { ROOT, pinSelf, startBare, startIfmatch, startPeer, type RunningProcess } from './processes.js'
+import { PAGE, ifmatchWorkloads, seed, seedDatabase } from './workloads.js'
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
@@ -23,6 +26,8 @@ const { values: flags, positionals } = parseArgs({
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '10' },
     persons: { type: 'string', default: '1000' },
+    postgres: { type: 'boolean', default: false },
+    peers: { type: 'boolean', default: false },
   },
 })
 const workloadName = positionals[0] ?? 'get304'
@@ -51,30 +56,59 @@ async function main(): Promise<void> {
   const outDir = join(ROOT, '.bench', 'profiles', `${workloadName}-${Date.now()}`)
   const dataDir = mkdtempSync(join(tmpdir(), 'ifmatch-profile-'))
   const dbPath = join(dataDir, 'bench.sqlite')
+  let database: BenchDatabase | undefined
   try {
     await seed(dbPath, 0, Number(flags.persons))
-    let base = ''
+    const columns: { name: string; profile: Map<string, number> }[] = []
     let pageBytes = 0
-    const workload = ifmatchWorkloads(() => base, load.connections).find((w) => w.name === workloadName)
-    if (workload === undefined) throw new Error(`no workload ${workloadName}: get200, get304, put, list200 or list304`)
-    const ours = await profiled(async (args) => {
-      const server = await startIfmatch(`sqlite:${dbPath}`, 1, cpus, {}, args)
-      base = server.url
-      pageBytes = Buffer.byteLength(await (await fetch(base + PAGE)).text())
-      return server
-    }, join(outDir, 'ifmatch'), workload)
-    const bareWorkload: Workload = workload.expect === 304
+    const ifmatch = async (name: string, url: string, dir: string): Promise<void> => {
+      let base = ''
+      const workload = ifmatchWorkloads(() => base, load.connections).find((w) => w.name === workloadName)
+      if (workload === undefined) throw new Error(`no workload ${workloadName}: get200, get304, put, list200 or list304`)
+      columns.push({
+        name,
+        profile: await profiled(async (args) => {
+          const server = await startIfmatch(url, 1, cpus, {}, args)
+          base = server.url
+          pageBytes = Buffer.byteLength(await (await fetch(base + PAGE)).text())
+          return server
+        }, join(outDir, dir), workload),
+      })
+    }
+    if (flags.postgres === true) {
+      database = await createBenchDatabase()
+      await seedDatabase(database.url, 0, Number(flags.persons))
+      await ifmatch('ifmatch on PostgreSQL', database.url, 'ifmatch-postgres')
+    }
+    await ifmatch('ifmatch', `sqlite:${dbPath}`, 'ifmatch')
+    if (flags.peers === true) {
+      for (const kind of ['fastify', 'express'] as const) {
+        let base = ''
+        const workload = ifmatchWorkloads(() => base, load.connections).find((w) => w.name === workloadName)!
+        columns.push({
+          name: kind === 'fastify' ? 'Fastify + @fastify/etag' : 'Express 5',
+          profile: await profiled(async (args) => {
+            const server = await startPeer(kind, Number(flags.persons), cpus, [], args)
+            base = server.url
+            return server
+          }, join(outDir, kind), workload),
+        })
+      }
+    }
+    const bareWorkload: Workload = workloadName.endsWith('304')
       ? { name: 'bare304', path: '/persons/x', expect: 304, headers: { 'if-none-match': '"bare.1"' } }
       : { name: 'bare200', path: workloadName.startsWith('list') ? '/page' : '/persons/x', expect: 200 }
-    const bare = await profiled((args) => startBare(pageBytes, cpus, args), join(outDir, 'bare'), bareWorkload)
-    const rows = [...new Set([...ours.keys(), ...bare.keys()])].sort((a, b) => (ours.get(b) ?? 0) - (ours.get(a) ?? 0))
+    columns.push({ name: 'bare node:http', profile: await profiled((args) => startBare(pageBytes, cpus, args), join(outDir, 'bare'), bareWorkload) })
+    const first = columns[0]!.profile
+    const rows = [...new Set(columns.flatMap((c) => [...c.profile.keys()]))].sort((a, b) => (first.get(b) ?? 0) - (first.get(a) ?? 0))
     const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0)
-    const lines = [`| server CPU µs per request (${workloadName} vs ${bareWorkload.name}) | ifmatch | bare node:http |`, '| --- | ---: | ---: |']
-    for (const row of rows) lines.push(`| ${row} | ${(ours.get(row) ?? 0).toFixed(2)} | ${(bare.get(row) ?? 0).toFixed(2)} |`)
-    lines.push(`| **total** | **${total(ours).toFixed(2)}** | **${total(bare).toFixed(2)}** |`)
+    const lines = [`| server CPU µs per request (${workloadName} vs ${bareWorkload.name}) | ${columns.map((c) => c.name).join(' | ')} |`, `| --- | ${columns.map(() => '---:').join(' | ')} |`]
+    for (const row of rows) lines.push(`| ${row} | ${columns.map((c) => (c.profile.get(row) ?? 0).toFixed(2)).join(' | ')} |`)
+    lines.push(`| **total** | ${columns.map((c) => `**${total(c.profile).toFixed(2)}**`).join(' | ')} |`)
     process.stdout.write(lines.join('\n') + `\n\nprofiles: ${outDir}\n`)
   } finally {
     rmSync(dataDir, { recursive: true, force: true })
+    await database?.drop()
   }
 }
 

@@ -6,6 +6,7 @@
 import type autocannon from 'autocannon'
 import { SqlitePersonStore } from '../src/store/sqlite/sqlite-person-store.js'
 import type { Workload } from './load.js'
+import { openStore } from '../src/store/open-store.js'
 
 /** The collection page every list workload reads. */
 export const PAGE = '/persons?limit=1000'
@@ -41,7 +42,10 @@ async function etagOf(url: string): Promise<string> {
   return etag
 }
 
-/** The workloads of the issue, against the ifmatch at `base()`; `put` uses one person per connection. */
+/**
+ * The workloads of the issue, against the server at `base()` (ifmatch, or a peer serving the same
+ * API); `put` uses one person per connection.
+ */
 export function ifmatchWorkloads(base: () => string, connections: number): Workload[] {
   const headers: Record<string, string> = {}
   const listHeaders: Record<string, string> = {}
@@ -69,7 +73,8 @@ export function ifmatchWorkloads(base: () => string, connections: number): Workl
           path: `/persons/${writers[i]}`,
           setupRequest: (request) => ({ ...request, headers: { ...request.headers, 'if-match': writerEtags[i]!, 'content-type': 'application/json' }, body }),
           onResponse: (status, _body, _context, responseHeaders) => {
-            const etag = (responseHeaders as Record<string, string> | undefined)?.etag
+            // autocannon keeps the header names as sent: Express sends ETag, ifmatch etag
+            const etag = Object.entries((responseHeaders ?? {}) as Record<string, string>).find(([name]) => name.toLowerCase() === 'etag')?.[1]
             if (status === 200 && etag !== undefined) writerEtags[i] = etag
           },
         }])
@@ -83,3 +88,19 @@ export function ifmatchWorkloads(base: () => string, connections: number): Workl
   ]
 }
 
+
+/** Stores persons p<from>…p<to - 1> in the database at `url` (any driver) through the store module. */
+export async function seedDatabase(url: string, from: number, to: number): Promise<void> {
+  const store = await openStore(url)
+  try {
+    for (let start = from; start < to; start += SEED_BATCH) {
+      const batch = Array.from({ length: Math.min(SEED_BATCH, to - start) }, (_, k) => start + k)
+      await Promise.all(batch.map(async (i) => {
+        const result = await store.create(personId(i), `Person ${i}`)
+        if (!result.ok) throw new Error(`seeding ${personId(i)}: ${result.reason}`)
+      }))
+    }
+  } finally {
+    await store.close()
+  }
+}
