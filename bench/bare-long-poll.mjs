@@ -24,15 +24,22 @@ const tag = (r) => `"bare.${r}"`
 const validators = (etag) => ({ etag, 'last-modified': new Date().toUTCString(), 'cache-control': 'no-cache' })
 
 function feedAnswer() {
-  const body = Buffer.from(JSON.stringify({
-    changes: [{ person_id: 'wake-up', person_name: `Woken ${revision}`, change_date: new Date().toISOString(), etag: tag(revision) }],
-    next: `bare.${revision}`, complete: true,
-  }))
+  const body = Buffer.from(
+    JSON.stringify({
+      changes: [{ person_id: 'wake-up', person_name: `Woken ${revision}`, change_date: new Date().toISOString(), etag: tag(revision) }],
+      next: `bare.${revision}`,
+      complete: true,
+    }),
+  )
   return { body, headers: { ...validators(`"bare.${revision}.feed"`), vary: 'accept', 'content-type': JSON_TYPE, ...SECURITY, 'content-length': body.length } }
 }
 
 function send(response, status, headers, body) {
-  response.writeHead(status, { ...SECURITY, ...headers, ...(body === undefined ? {} : { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body) }) })
+  response.writeHead(status, {
+    ...SECURITY,
+    ...headers,
+    ...(body === undefined ? {} : { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body) }),
+  })
   response.end(body)
 }
 
@@ -48,7 +55,9 @@ const server = createServer((request, response) => {
     const since = url.searchParams.get('since')
     if (url.searchParams.has('wait') && since === `bare.${revision}`) {
       waiting.push(response)
-      response.on('close', () => { waiting = waiting.filter((r) => r !== response) })
+      response.on('close', () => {
+        waiting = waiting.filter((r) => r !== response)
+      })
       return
     }
     if (since === `bare.${revision}`) {
@@ -91,7 +100,7 @@ const server = createServer((request, response) => {
 server.keepAliveTimeout = 72_000
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address()
-  process.stdout.write(JSON.stringify({ url: `http://127.0.0.1:${port}` }) + '\n')
+  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}` })}\n`)
 })
 process.on('SIGTERM', () => {
   server.closeAllConnections()

@@ -34,6 +34,6 @@ const server = createServer((request, response) => {
 server.keepAliveTimeout = 72_000
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address()
-  process.stdout.write(JSON.stringify({ url: `http://127.0.0.1:${port}` }) + '\n')
+  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}` })}\n`)
 })
 process.on('SIGTERM', () => server.close(() => process.exit(0)))

@@ -32,4 +32,4 @@ const options: ChangesBenchOptions = {
   noPostgres: flags['no-postgres'] === true,
   acceptEncoding: flags.encoding,
 }
-if (!await changesBench(options)) process.exitCode = 1
+if (!(await changesBench(options))) process.exitCode = 1

@@ -74,8 +74,14 @@ async function wireAnswer(server: string, base: string, coding: Coding): Promise
     const etag = String(r.headers.etag ?? '')
     const again = await rawRequest(base + PAGE, { agent, headers: { ...acceptOf(coding), 'if-none-match': etag } })
     return {
-      server, coding, sent: String(r.headers['content-encoding'] ?? 'identity'), bytes, bodyBytes: r.body.length,
-      etag, vary: String(r.headers.vary ?? ''), revalidated: again.status,
+      server,
+      coding,
+      sent: String(r.headers['content-encoding'] ?? 'identity'),
+      bytes,
+      bodyBytes: r.body.length,
+      etag,
+      vary: String(r.headers.vary ?? ''),
+      revalidated: again.status,
     }
   } finally {
     agent.destroy()
@@ -98,7 +104,11 @@ async function compressTimes(base: string, count: number): Promise<CompressionRe
       if (i >= 2) times[coding].push(performance.now() - t0)
     }
   }
-  const summary = (values: number[]): { median: number; max: number; count: number } => ({ median: median(values), max: Math.max(...values), count: values.length })
+  const summary = (values: number[]): { median: number; max: number; count: number } => ({
+    median: median(values),
+    max: Math.max(...values),
+    count: values.length,
+  })
   return { gzip: summary(times.gzip), br: summary(times.br) }
 }
 
@@ -123,17 +133,26 @@ async function eventLoopBursts(label: string, base: string, writePerson: string,
   const paths = Array.from({ length: pages }, (_, k) => `/persons?limit=${1000 - k}`)
   const write = async (): Promise<void> => {
     const read = await rawRequest(`${base}/persons/${writePerson}`, { agent })
-    const r = await rawRequest(`${base}/persons/${writePerson}`, { agent, method: 'PUT', headers: { 'if-match': String(read.headers.etag) }, body: JSON.stringify({ person_name: `burst ${Date.now()}` }) })
+    const r = await rawRequest(`${base}/persons/${writePerson}`, {
+      agent,
+      method: 'PUT',
+      headers: { 'if-match': String(read.headers.etag) },
+      body: JSON.stringify({ person_name: `burst ${Date.now()}` }),
+    })
     if (r.status !== 200) throw new Error(`PUT /persons/${writePerson}: ${r.status}`)
   }
   const burst = async (codings: readonly Coding[], invalidate: boolean): Promise<number> => {
     if (invalidate) await write()
     await lagMaxMs(base)
     await new Promise((resolve) => setTimeout(resolve, 50))
-    await Promise.all(paths.flatMap((path) => codings.map(async (coding) => {
-      const r = await rawRequest(base + path, { agent, headers: acceptOf(coding) })
-      if (r.status !== 200) throw new Error(`GET ${path}: ${r.status}`)
-    })))
+    await Promise.all(
+      paths.flatMap((path) =>
+        codings.map(async (coding) => {
+          const r = await rawRequest(base + path, { agent, headers: acceptOf(coding) })
+          if (r.status !== 200) throw new Error(`GET ${path}: ${r.status}`)
+        }),
+      ),
+    )
     return lagMaxMs(base)
   }
   const identity: number[] = []
@@ -161,20 +180,34 @@ async function eventLoopBursts(label: string, base: string, writePerson: string,
  * with @fastify/etag and @fastify/compress) each answering the page in every coding, interleaved;
  * then the bursts on `ifmatch` and on each of `burstServers` (ifmatch too, started otherwise).
  */
-export async function measureCompression(ifmatch: RunningProcess, fastify: RunningProcess, load: LoadOptions, burstRounds: number,
-  burstServers: readonly { readonly label: string; readonly server: RunningProcess }[]): Promise<CompressionResult> {
-  const servers = [['ifmatch', ifmatch], ['fastify', fastify]] as const
+export async function measureCompression(
+  ifmatch: RunningProcess,
+  fastify: RunningProcess,
+  load: LoadOptions,
+  burstRounds: number,
+  burstServers: readonly { readonly label: string; readonly server: RunningProcess }[],
+): Promise<CompressionResult> {
+  const servers = [
+    ['ifmatch', ifmatch],
+    ['fastify', fastify],
+  ] as const
   const answers: WireAnswer[] = []
   for (const [name, server] of servers) for (const coding of CODINGS) answers.push(await wireAnswer(name, server.url, coding))
-  const sides: NamedSide[] = servers.flatMap(([name, server]) => CODINGS.map((coding) => ({
-    name: `${name} ${coding}`, baseUrl: server.url, serverCpuMs: () => server.cpuMs(),
-    workload: { name: `list200 ${coding}`, path: PAGE, expect: 200, headers: acceptOf(coding) },
-  })))
+  const sides: NamedSide[] = servers.flatMap(([name, server]) =>
+    CODINGS.map((coding) => ({
+      name: `${name} ${coding}`,
+      baseUrl: server.url,
+      serverCpuMs: () => server.cpuMs(),
+      workload: { name: `list200 ${coding}`, path: PAGE, expect: 200, headers: acceptOf(coding) },
+    })),
+  )
   const measured = await measureInterleaved(sides, load)
-  const rates: CodingRate[] = servers.flatMap(([name]) => CODINGS.map((coding) => {
-    const ratios = roundRatios(measured, `${name} ${coding}`, `${name} identity`)
-    return { server: name, coding, ...sideSummary(measured, `${name} ${coding}`), ratios, ratio: median(ratios) }
-  }))
+  const rates: CodingRate[] = servers.flatMap(([name]) =>
+    CODINGS.map((coding) => {
+      const ratios = roundRatios(measured, `${name} ${coding}`, `${name} identity`)
+      return { server: name, coding, ...sideSummary(measured, `${name} ${coding}`), ratios, ratio: median(ratios) }
+    }),
+  )
   const compressMs = await compressTimes(ifmatch.url, 20)
   const bursts: BurstResult[] = []
   for (const { label, server } of burstServers) bursts.push(await eventLoopBursts(label, server.url, 'p00999', 8, burstRounds))

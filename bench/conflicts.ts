@@ -103,7 +103,9 @@ async function runRound(target: ConflictTarget, ids: readonly string[], clients:
             continue
           }
           const write = await rawRequest(url, {
-            agent, method: 'PUT', headers: { 'if-match': read.headers.etag },
+            agent,
+            method: 'PUT',
+            headers: { 'if-match': read.headers.etag },
             body: JSON.stringify({ person_name: `counter ${Number(match[1]) + 1}` }),
           })
           if (write.status === 200) figures.updates++
@@ -127,7 +129,10 @@ async function runRound(target: ConflictTarget, ids: readonly string[], clients:
  * Creates the persons on every target, runs the rounds (each target in turn, order alternating),
  * then checks each target's counters against its acknowledged updates.
  */
-export async function measureConflicts(targets: readonly ConflictTarget[], options: ConflictOptions): Promise<{ results: ConflictResult[]; rounds: number[][] }> {
+export async function measureConflicts(
+  targets: readonly ConflictTarget[],
+  options: ConflictOptions,
+): Promise<{ results: ConflictResult[]; rounds: number[][] }> {
   const ids = targets.map((t) => idsOf(t, options.persons))
   for (const [j, target] of targets.entries()) await createPersons(target, ids[j]!)
   const perTarget: RoundFigures[][] = targets.map(() => [])
@@ -151,7 +156,7 @@ export async function measureConflicts(targets: readonly ConflictTarget[], optio
       updatesPerSecond: median(rates),
       updatesPerSecondRounds: rates,
       conflictsPerUpdate: sum((r) => r.conflicts) / Math.max(1, acknowledged),
-      serverCpuMicrosPerUpdate: sum((r) => r.cpuMs) * 1000 / Math.max(1, acknowledged),
+      serverCpuMicrosPerUpdate: (sum((r) => r.cpuMs) * 1000) / Math.max(1, acknowledged),
       acknowledged,
       counted,
       lost: acknowledged - counted,

@@ -44,31 +44,52 @@ const unquote = (tag: string): string => strip(tag).replace(/^"|"$/g, '')
 
 const PROBES: readonly Probe[] = [
   {
-    name: 'ETag is strong (If-Match can use it)', short: 'weak ETags', kind: 'read', due: 'strong',
+    name: 'ETag is strong (If-Match can use it)',
+    short: 'weak ETags',
+    kind: 'read',
+    due: 'strong',
     run: async (base, id) => ((await get(base, id)).etag.startsWith('W/') ? 'weak' : 'strong'),
   },
   {
-    name: 'If-None-Match: the current tag', short: 'no 304 for its own tag', kind: 'read', due: '304',
+    name: 'If-None-Match: the current tag',
+    short: 'no 304 for its own tag',
+    kind: 'read',
+    due: '304',
     run: async (base, id) => String((await get(base, id, { 'if-none-match': (await get(base, id)).etag })).status),
   },
   {
-    name: 'If-None-Match: a list naming it second', short: '200 for an If-None-Match list', kind: 'read', due: '304',
+    name: 'If-None-Match: a list naming it second',
+    short: '200 for an If-None-Match list',
+    kind: 'read',
+    due: '304',
     run: async (base, id) => String((await get(base, id, { 'if-none-match': `"other", ${(await get(base, id)).etag}` })).status),
   },
   {
-    name: 'If-None-Match: *', short: '200 for If-None-Match: *', kind: 'read', due: '304',
+    name: 'If-None-Match: *',
+    short: '200 for If-None-Match: *',
+    kind: 'read',
+    due: '304',
     run: async (base, id) => String((await get(base, id, { 'if-none-match': '*' })).status),
   },
   {
-    name: 'If-None-Match: the tag weakened by a proxy (W/)', short: '200 for a W/ tag', kind: 'read', due: '304',
+    name: 'If-None-Match: the tag weakened by a proxy (W/)',
+    short: '200 for a W/ tag',
+    kind: 'read',
+    due: '304',
     run: async (base, id) => String((await get(base, id, { 'if-none-match': `W/${strip((await get(base, id)).etag)}` })).status),
   },
   {
-    name: 'If-None-Match: the tag unquoted, as the seed\'s curl sends it (API.md, not RFC)', short: '200 for the seed\'s unquoted tag', kind: 'read', due: '304',
+    name: "If-None-Match: the tag unquoted, as the seed's curl sends it (API.md, not RFC)",
+    short: "200 for the seed's unquoted tag",
+    kind: 'read',
+    due: '304',
     run: async (base, id) => String((await get(base, id, { 'if-none-match': unquote((await get(base, id)).etag) })).status),
   },
   {
-    name: 'GET after a write, with the tag from before it', short: '304 for a stale tag', kind: 'read', due: '200',
+    name: 'GET after a write, with the tag from before it',
+    short: '304 for a stale tag',
+    kind: 'read',
+    due: '200',
     run: async (base, id) => {
       const before = await get(base, id)
       const written = await put(base, id, 'probe written', { 'if-match': before.etag })
@@ -77,18 +98,27 @@ const PROBES: readonly Probe[] = [
     },
   },
   {
-    name: 'a write\'s ETag is what the next GET returns', short: 'write\'s ETag differs from the next GET\'s', kind: 'write', due: 'same',
+    name: "a write's ETag is what the next GET returns",
+    short: "write's ETag differs from the next GET's",
+    kind: 'write',
+    due: 'same',
     run: async (base, id) => {
       const written = await put(base, id, 'probe again', { 'if-match': (await get(base, id)).etag })
       return written.etag === (await get(base, id)).etag ? 'same' : `differs (${written.status})`
     },
   },
   {
-    name: 'PUT without If-Match (RFC 6585 §3)', short: 'no 428 (a PUT without If-Match overwrites)', kind: 'write', due: '428',
+    name: 'PUT without If-Match (RFC 6585 §3)',
+    short: 'no 428 (a PUT without If-Match overwrites)',
+    kind: 'write',
+    due: '428',
     run: async (base, id) => String((await put(base, id, 'no precondition', {})).status),
   },
   {
-    name: 'PUT with a stale If-Match', short: 'no 412 on a stale If-Match', kind: 'write', due: '412',
+    name: 'PUT with a stale If-Match',
+    short: 'no 412 on a stale If-Match',
+    kind: 'write',
+    due: '412',
     run: async (base, id) => {
       const stale = (await get(base, id)).etag
       await put(base, id, 'made stale', { 'if-match': stale })
@@ -96,15 +126,24 @@ const PROBES: readonly Probe[] = [
     },
   },
   {
-    name: 'PUT with If-Match: a list naming the current tag second', short: '412 for an If-Match list', kind: 'write', due: '200',
+    name: 'PUT with If-Match: a list naming the current tag second',
+    short: '412 for an If-Match list',
+    kind: 'write',
+    due: '200',
     run: async (base, id) => String((await put(base, id, 'listed', { 'if-match': `"other", ${(await get(base, id)).etag}` })).status),
   },
   {
-    name: 'PUT with If-Match: *', short: '412 for If-Match: *', kind: 'write', due: '200',
+    name: 'PUT with If-Match: *',
+    short: '412 for If-Match: *',
+    kind: 'write',
+    due: '200',
     run: async (base, id) => String((await put(base, id, 'any', { 'if-match': '*' })).status),
   },
   {
-    name: 'PUT with If-Match: a weak tag (never matches: strong comparison)', short: 'a weak tag satisfies If-Match', kind: 'write', due: '412',
+    name: 'PUT with If-Match: a weak tag (never matches: strong comparison)',
+    short: 'a weak tag satisfies If-Match',
+    kind: 'write',
+    due: '412',
     run: async (base, id) => String((await put(base, id, 'weak', { 'if-match': `W/${strip((await get(base, id)).etag)}` })).status),
   },
 ]

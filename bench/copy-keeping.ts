@@ -64,7 +64,13 @@ export interface CopyKeepingResult {
   readonly personsAtStart: number
   readonly personsAtEnd: number
   /** Client A: the first full read, then the rest of the run. */
-  readonly polling: { readonly initial: WireFigures; readonly keeping: WireFigures; readonly rounds: number; readonly equal: boolean; readonly differences: number }
+  readonly polling: {
+    readonly initial: WireFigures
+    readonly keeping: WireFigures
+    readonly rounds: number
+    readonly equal: boolean
+    readonly differences: number
+  }
   /** Client B: following the feed from 0, then the rest of the run. */
   readonly feed: { readonly initial: WireFigures; readonly keeping: WireFigures; readonly equal: boolean; readonly differences: number }
   /** Client B's keeping bytes over client A's. */
@@ -73,8 +79,13 @@ export interface CopyKeepingResult {
 
 function figures(counter: WireCounter): WireFigures {
   return {
-    requests: counter.requests, statuses: { ...counter.statuses }, bytesIn: counter.bytesIn, bytesOut: counter.bytesOut, bodyBytesIn: counter.bodyBytes,
-    bytes: counter.bytesIn + counter.bytesOut, connections: counter.connections,
+    requests: counter.requests,
+    statuses: { ...counter.statuses },
+    bytesIn: counter.bytesIn,
+    bytesOut: counter.bytesOut,
+    bodyBytesIn: counter.bodyBytes,
+    bytes: counter.bytesIn + counter.bytesOut,
+    connections: counter.connections,
   }
 }
 
@@ -85,8 +96,13 @@ function since(later: WireFigures, earlier: WireFigures): WireFigures {
     if (d !== 0) statuses[status] = d
   }
   return {
-    requests: later.requests - earlier.requests, statuses, bytesIn: later.bytesIn - earlier.bytesIn,
-    bytesOut: later.bytesOut - earlier.bytesOut, bodyBytesIn: later.bodyBytesIn - earlier.bodyBytesIn, bytes: later.bytes - earlier.bytes, connections: later.connections - earlier.connections,
+    requests: later.requests - earlier.requests,
+    statuses,
+    bytesIn: later.bytesIn - earlier.bytesIn,
+    bytesOut: later.bytesOut - earlier.bytesOut,
+    bodyBytesIn: later.bodyBytesIn - earlier.bodyBytesIn,
+    bytes: later.bytes - earlier.bytes,
+    connections: later.connections - earlier.connections,
   }
 }
 
@@ -129,7 +145,11 @@ class PagePoller {
   copy: Copy = new Map()
   rounds = 0
 
-  constructor(private readonly base: string, private readonly limit: number, private readonly headers: Record<string, string>) {}
+  constructor(
+    private readonly base: string,
+    private readonly limit: number,
+    private readonly headers: Record<string, string>,
+  ) {}
 
   /** Reads the collection page by page, from the first page to the last. */
   async round(): Promise<void> {
@@ -138,17 +158,19 @@ class PagePoller {
     while (path !== undefined) {
       const cached = this.pages.get(path)
       const response = await rawRequest(this.base + path, {
-        agent: this.agent, counter: this.counter,
+        agent: this.agent,
+        counter: this.counter,
         headers: { ...this.headers, ...(cached === undefined ? {} : { 'if-none-match': cached.etag }) },
       })
       expectStatus(response, cached === undefined ? [200] : [200, 304], `GET ${path}`)
-      const page = response.status === 304
-        ? cached!
-        : {
-          etag: String(response.headers.etag),
-          persons: JSON.parse(response.body.toString('utf8')) as PersonJson[],
-          next: linkTargets(response.headers.link).get('next'),
-        }
+      const page =
+        response.status === 304
+          ? cached!
+          : {
+              etag: String(response.headers.etag),
+              persons: JSON.parse(response.body.toString('utf8')) as PersonJson[],
+              next: linkTargets(response.headers.link).get('next'),
+            }
       seen.set(path, page)
       if (page.next === undefined) break
       const next = new URL(page.next, this.base)
@@ -178,13 +200,19 @@ class FeedFollower {
   private lastUrl = ''
   private lastEtag: string | undefined
 
-  constructor(private readonly base: string, private readonly limit: number, private readonly headers: Record<string, string>) {}
+  constructor(
+    private readonly base: string,
+    private readonly limit: number,
+    private readonly headers: Record<string, string>,
+  ) {}
 
   /** One feed request; true when the answer was complete (nothing more to fetch right now). */
   async step(waitSeconds: number | undefined, signal?: AbortSignal): Promise<boolean> {
-    const path = `/persons?since=${encodeURIComponent(this.token)}&limit=${this.limit}` + (waitSeconds === undefined ? '' : `&wait=${waitSeconds}`)
+    const path = `/persons?since=${encodeURIComponent(this.token)}&limit=${this.limit}${waitSeconds === undefined ? '' : `&wait=${waitSeconds}`}`
     const response = await rawRequest(this.base + path, {
-      agent: this.agent, counter: this.counter, ...(signal === undefined ? {} : { signal }),
+      agent: this.agent,
+      counter: this.counter,
+      ...(signal === undefined ? {} : { signal }),
       headers: { ...this.headers, ...(path === this.lastUrl && this.lastEtag !== undefined ? { 'if-none-match': this.lastEtag } : {}) },
     })
     expectStatus(response, [200, 304], `GET ${path}`)
@@ -214,7 +242,10 @@ class Writer {
   private created = 0
   readonly done = { update: 0, create: 0, delete: 0, failed: 0 }
 
-  constructor(private readonly base: string, ids: Iterable<string>) {
+  constructor(
+    private readonly base: string,
+    ids: Iterable<string>,
+  ) {
     this.live.push(...ids)
   }
 
@@ -237,7 +268,11 @@ class Writer {
     if (dice < 0.2 || this.live.length === 0) {
       // a new id lands anywhere in the order (p01234-7 sorts after p01234), so any page may grow
       const id = `p${String(Math.floor(this.next() * 10_000)).padStart(5, '0')}-${++this.created}`
-      const response = await rawRequest(`${this.base}/persons`, { agent: this.agent, method: 'POST', body: JSON.stringify({ person_id: id, person_name: `New ${this.created}` }) })
+      const response = await rawRequest(`${this.base}/persons`, {
+        agent: this.agent,
+        method: 'POST',
+        body: JSON.stringify({ person_id: id, person_name: `New ${this.created}` }),
+      })
       expectStatus(response, [201], `POST /persons ${id}`)
       this.etags.set(id, String(response.headers.etag))
       this.live.push(id)
@@ -253,7 +288,9 @@ class Writer {
     } else {
       const { id } = this.pick()
       const response = await rawRequest(`${this.base}/persons/${id}`, {
-        agent: this.agent, method: 'PUT', headers: { 'if-match': await this.etagOf(id) },
+        agent: this.agent,
+        method: 'PUT',
+        headers: { 'if-match': await this.etagOf(id) },
         body: JSON.stringify({ person_name: `Renamed ${Math.floor(this.next() * 1e9)}` }),
       })
       expectStatus(response, [200], `PUT /persons/${id}`)
@@ -266,7 +303,7 @@ class Writer {
   async run(perSecond: number, until: number): Promise<void> {
     const start = performance.now()
     for (let k = 0; ; k++) {
-      const due = start + k * 1000 / perSecond
+      const due = start + (k * 1000) / perSecond
       if (due >= until) return
       await sleep(due - performance.now())
       await this.write()
@@ -295,7 +332,7 @@ async function serverCollection(base: string, limit: number): Promise<{ copy: Co
       const links = linkTargets(response.headers.link)
       if (token === undefined) {
         const changes = links.get('changes')
-        token = changes === undefined ? undefined : new URL(changes, base).searchParams.get('since') ?? undefined
+        token = changes === undefined ? undefined : (new URL(changes, base).searchParams.get('since') ?? undefined)
       }
       for (const p of JSON.parse(response.body.toString('utf8')) as PersonJson[]) {
         copy.set(p.person_id, { name: p.person_name, changeDate: p.change_date })
@@ -320,14 +357,20 @@ export async function keepCopies(base: string, options: CopyKeepingOptions): Pro
   try {
     // the first copy: every page for A, the feed from 0 for B; counted apart from keeping it current
     await polling.round()
-    while (!await feed.step(undefined)) { /* the next part of the first copy */ }
+    while (!(await feed.step(undefined))) {
+      /* the next part of the first copy */
+    }
     const pollingInitial = figures(polling.counter)
     const feedInitial = figures(feed.counter)
-    options.log(`  first copy: polling ${pollingInitial.requests} requests, ${pollingInitial.bytes} bytes; feed ${feedInitial.requests} requests, ${feedInitial.bytes} bytes`)
+    options.log(
+      `  first copy: polling ${pollingInitial.requests} requests, ${pollingInitial.bytes} bytes; feed ${feedInitial.requests} requests, ${feedInitial.bytes} bytes`,
+    )
 
     const until = performance.now() + options.durationSeconds * 1000
     let writesStoppedAt = Infinity
-    const writing = writer.run(options.writesPerSecond, until).finally(() => { writesStoppedAt = performance.now() })
+    const writing = writer.run(options.writesPerSecond, until).finally(() => {
+      writesStoppedAt = performance.now()
+    })
 
     const pollingLoop = (async () => {
       const first = performance.now()
@@ -351,9 +394,20 @@ export async function keepCopies(base: string, options: CopyKeepingOptions): Pro
     // a failure is reported by the race below; the others then fail too as their sockets close
     for (const task of [writing, pollingLoop, feedLoop]) task.catch(() => {})
     // a failure of any of the three ends the run at once rather than after the others' timeouts
-    await Promise.race([writing, pollingLoop.then(() => writing), feedLoop.then(() => { throw new Error('the feed client stopped') })])
+    await Promise.race([
+      writing,
+      pollingLoop.then(() => writing),
+      feedLoop.then(() => {
+        throw new Error('the feed client stopped')
+      }),
+    ])
     await writing
-    await Promise.race([pollingLoop, feedLoop.then(() => { throw new Error('the feed client stopped') })])
+    await Promise.race([
+      pollingLoop,
+      feedLoop.then(() => {
+        throw new Error('the feed client stopped')
+      }),
+    ])
 
     const end = await serverCollection(base, options.limit)
     // B has caught up when its token is the one the collection names as its present

@@ -25,15 +25,20 @@ export function category(frame: ProfileNode['callFrame']): string | undefined {
   if (name === '(program)') return 'V8 and native, unattributed'
   if (url === '' && /^write(v|Latin1String|Utf8String|Buffer)$/.test(name)) return 'socket write (the write system call)'
   if (/node_modules\/(fastify|find-my-way|avvio|@fastify|fast-json-stringify|light-my-request)/.test(url)) return 'Fastify'
-  if (/node_modules\/(express|router|body-parser|send|finalhandler|etag|fresh|qs|type-is|content-type|mime-types|on-finished|statuses|depd|debug|vary)\//.test(url)) return 'Express'
-  if (url.includes('/bench/peers/')) return 'the peer\'s own code'
+  if (
+    /node_modules\/(express|router|body-parser|send|finalhandler|etag|fresh|qs|type-is|content-type|mime-types|on-finished|statuses|depd|debug|vary)\//.test(
+      url,
+    )
+  )
+    return 'Express'
+  if (url.includes('/bench/peers/')) return "the peer's own code"
   if (url.includes('node_modules/prom-client')) return 'prom-client (the /metrics counters)'
   if (/node_modules\/(pino|lru-cache)/.test(url)) return 'pino, lru-cache'
   if (url.includes('node_modules/better-sqlite3')) return 'better-sqlite3 (JavaScript side)'
   if (url.includes('node_modules/pg')) return 'pg, pg-pool, pg-protocol (PostgreSQL client)'
   if (url.includes('/store/postgres/')) return 'PostgreSQL store'
   if (url.includes('/store/sqlite/')) return 'SQLite store (statements run in native code)'
-  if (url.includes('/dist/') || url.includes('/bench/bare-server')) return 'the service\'s own code'
+  if (url.includes('/dist/') || url.includes('/bench/bare-server')) return "the service's own code"
   if (url.startsWith('node:internal/modules') || url.startsWith('node:internal/bootstrap')) return 'module loading (start-up)'
   if (url.startsWith('node:')) return 'Node.js core (HTTP parsing, streams, timers)'
   return url === '' ? 'other native' : 'other'

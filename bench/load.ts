@@ -44,18 +44,21 @@ export interface Measurement {
 
 function run(baseUrl: string, workload: Workload, options: LoadOptions, seconds: number): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
-    const instance = autocannon({
-      url: baseUrl + workload.path,
-      method: workload.method ?? 'GET',
-      headers: workload.headers ?? {},
-      connections: options.connections,
-      pipelining: 1,
-      duration: seconds,
-      // autocannon stops at the first sample tick after the duration: with its default tick (1 s),
-      // a 0.5 s run would last a whole second
-      sampleInt: 100,
-      ...(workload.setupClient === undefined ? {} : { setupClient: workload.setupClient }),
-    }, (error, result) => error ? reject(error) : resolve(result))
+    const instance = autocannon(
+      {
+        url: baseUrl + workload.path,
+        method: workload.method ?? 'GET',
+        headers: workload.headers ?? {},
+        connections: options.connections,
+        pipelining: 1,
+        duration: seconds,
+        // autocannon stops at the first sample tick after the duration: with its default tick (1 s),
+        // a 0.5 s run would last a whole second
+        sampleInt: 100,
+        ...(workload.setupClient === undefined ? {} : { setupClient: workload.setupClient }),
+      },
+      (error, result) => (error ? reject(error) : resolve(result)),
+    )
     instance.on('error', reject)
   })
 }
@@ -144,7 +147,14 @@ export async function measurePaired(ours: Side, ceiling: Side, options: LoadOpti
   }
 }
 
-async function measureOnce(baseUrl: string, workload: Workload, seconds: number, options: LoadOptions, serverCpuMs: () => number, databaseCpuMs?: () => number): Promise<Measurement> {
+async function measureOnce(
+  baseUrl: string,
+  workload: Workload,
+  seconds: number,
+  options: LoadOptions,
+  serverCpuMs: () => number,
+  databaseCpuMs?: () => number,
+): Promise<Measurement> {
   const cpuBefore = serverCpuMs()
   const databaseBefore = databaseCpuMs?.()
   const result = await run(baseUrl, workload, options, seconds)
@@ -161,8 +171,8 @@ async function measureOnce(baseUrl: string, workload: Workload, seconds: number,
     requests: answered,
     unexpected: answered - expected + result.errors + result.timeouts,
     statuses,
-    serverCpuMicrosPerRequest: answered === 0 ? NaN : cpuMs * 1000 / answered,
-    ...(databaseMs === undefined ? {} : { databaseCpuMicrosPerRequest: answered === 0 ? NaN : databaseMs * 1000 / answered }),
+    serverCpuMicrosPerRequest: answered === 0 ? NaN : (cpuMs * 1000) / answered,
+    ...(databaseMs === undefined ? {} : { databaseCpuMicrosPerRequest: answered === 0 ? NaN : (databaseMs * 1000) / answered }),
   }
 }
 
@@ -233,6 +243,8 @@ export function sideSummary(m: InterleavedMeasurement, name: string): Measuremen
     unexpected: runs.reduce((sum, r) => sum + r.unexpected, 0),
     statuses,
     serverCpuMicrosPerRequest: median(runs.map((r) => r.serverCpuMicrosPerRequest)),
-    ...(runs[0]!.databaseCpuMicrosPerRequest === undefined ? {} : { databaseCpuMicrosPerRequest: median(runs.map((r) => r.databaseCpuMicrosPerRequest ?? NaN)) }),
+    ...(runs[0]!.databaseCpuMicrosPerRequest === undefined
+      ? {}
+      : { databaseCpuMicrosPerRequest: median(runs.map((r) => r.databaseCpuMicrosPerRequest ?? NaN)) }),
   }
 }

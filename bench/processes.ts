@@ -105,12 +105,19 @@ export function runQueueMs(pid: number | 'self'): number {
 }
 
 /** Spawns `node ...args` (under `taskset -c cpus` when possible) and waits for its URL on stdout. */
-async function startProcess(args: readonly string[], cpus: string | undefined, env: NodeJS.ProcessEnv, findUrl: (line: string) => string | undefined): Promise<RunningProcess> {
+async function startProcess(
+  args: readonly string[],
+  cpus: string | undefined,
+  env: NodeJS.ProcessEnv,
+  findUrl: (line: string) => string | undefined,
+): Promise<RunningProcess> {
   const command = cpus !== undefined && CAN_PIN ? 'taskset' : process.execPath
   const argv = cpus !== undefined && CAN_PIN ? ['-c', cpus, process.execPath, ...args] : [...args]
   const child = spawn(command, argv, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk
+  })
   const exited = once(child, 'exit')
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -157,10 +164,19 @@ function readyUrl(line: string): string | undefined {
 }
 
 /** Starts `node dist/server.js` on port 0 over `databaseUrl` with `workers` processes. */
-export function startIfmatch(databaseUrl: string, workers: number, cpus: string | undefined, env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): Promise<RunningProcess> {
+export function startIfmatch(
+  databaseUrl: string,
+  workers: number,
+  cpus: string | undefined,
+  env: NodeJS.ProcessEnv = {},
+  nodeArgs: readonly string[] = [],
+): Promise<RunningProcess> {
   return startProcess(
     [...nodeArgs, 'dist/server.js', '--port', '0', '--host', '127.0.0.1', '--database', databaseUrl, '--workers', String(workers)],
-    cpus, { LOG_LEVEL: 'info', ...env }, readyUrl)
+    cpus,
+    { LOG_LEVEL: 'info', ...env },
+    readyUrl,
+  )
 }
 
 /** Starts the bare node:http ceiling server; `/page` answers `pageBytes` bytes. */
@@ -186,7 +202,13 @@ export type PeerKind = 'fastify' | 'express'
  * Starts a peer server (bench/peers/<kind>-peer.mjs) holding `persons` persons in memory;
  * `args` are its own options (--compress for the Fastify one).
  */
-export function startPeer(kind: PeerKind, persons: number, cpus: string | undefined, args: readonly string[] = [], nodeArgs: readonly string[] = []): Promise<RunningProcess> {
+export function startPeer(
+  kind: PeerKind,
+  persons: number,
+  cpus: string | undefined,
+  args: readonly string[] = [],
+  nodeArgs: readonly string[] = [],
+): Promise<RunningProcess> {
   return startProcess([...nodeArgs, `bench/peers/${kind}-peer.mjs`, String(persons), ...args], cpus, { NODE_ENV: 'production' }, (line) => {
     if (!line.startsWith('{"url"')) return undefined
     return (JSON.parse(line) as { url: string }).url

@@ -43,7 +43,7 @@ async function pgAdmin(sql: string): Promise<void> {
 }
 
 function log(message: string): void {
-  process.stderr.write(message + '\n')
+  process.stderr.write(`${message}\n`)
 }
 
 async function main(): Promise<void> {
@@ -73,17 +73,26 @@ async function main(): Promise<void> {
     const waitOn = servers.get('waiters')!
     const writeThrough = servers.get('writer') ?? waitOn
     const agent = keepAliveAgent()
-    const created = await rawRequest(`${writeThrough.url}/persons`, { agent, method: 'POST', body: JSON.stringify({ person_id: 'wake-up', person_name: 'Wake me' }) })
+    const created = await rawRequest(`${writeThrough.url}/persons`, {
+      agent,
+      method: 'POST',
+      body: JSON.stringify({ person_id: 'wake-up', person_name: 'Wake me' }),
+    })
     agent.destroy()
     if (created.status !== 201) throw new Error(`POST /persons: ${created.status}`)
     const spans: [bigint, bigint][] = []
     const result = await measureWakeUp(waitOn, writeThrough, 'wake-up', {
-      waiters, rounds, waitSeconds: 30, connectBatch: 100, log, onWakeUp: (from, to) => spans.push([from, to]),
+      waiters,
+      rounds,
+      waitSeconds: 30,
+      connectBatch: 100,
+      log,
+      onWakeUp: (from, to) => spans.push([from, to]),
     })
     log(`under the profiler: p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, server CPU in the wake-up ${result.serverCpuMs} ms`)
     for (const server of servers.values()) await server.stop()
     // the spans, for reading the profiles further (µs, the profiles' clock)
-    writeFileSync(join(outDir, 'wake-up-spans.json'), JSON.stringify(spans.map(([from, to]) => [Number(from / 1000n), Number(to / 1000n)])) + '\n')
+    writeFileSync(join(outDir, 'wake-up-spans.json'), `${JSON.stringify(spans.map(([from, to]) => [Number(from / 1000n), Number(to / 1000n)]))}\n`)
     const lines: string[] = []
     for (const name of names) {
       const file = readdirSync(join(outDir, name)).find((f) => f.endsWith('.cpuprofile'))
@@ -91,11 +100,15 @@ async function main(): Promise<void> {
       // every wake-up span counts, the warm-up round's too
       const micros = summarise(join(outDir, name, file), waiters * spans.length, spans)
       const total = [...micros.values()].reduce((a, b) => a + b, 0)
-      lines.push('', `| ${name === 'waiters' ? 'the process holding the waiters' : 'the process taking the write'}: CPU µs per woken waiter | µs |`, '| --- | ---: |')
+      lines.push(
+        '',
+        `| ${name === 'waiters' ? 'the process holding the waiters' : 'the process taking the write'}: CPU µs per woken waiter | µs |`,
+        '| --- | ---: |',
+      )
       for (const [where, us] of [...micros].sort((a, b) => b[1] - a[1])) lines.push(`| ${where} | ${us.toFixed(1)} |`)
       lines.push(`| **total** | **${total.toFixed(1)}** |`)
     }
-    process.stdout.write(lines.join('\n') + `\n\nprofiles: ${outDir}\n`)
+    process.stdout.write(`${lines.join('\n')}\n\nprofiles: ${outDir}\n`)
   } finally {
     for (const server of servers.values()) await server.stop()
     if (database !== undefined) await pgAdmin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)

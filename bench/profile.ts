@@ -45,7 +45,10 @@ async function profiled(start: (args: string[]) => Promise<RunningProcess>, dir:
   } finally {
     await server.stop()
   }
-  const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1)
+  const file = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort()
+    .at(-1)
   if (file === undefined) throw new Error(`no profile written in ${dir}`)
   return summarise(join(dir, file), requests)
 }
@@ -67,12 +70,16 @@ async function main(): Promise<void> {
       if (workload === undefined) throw new Error(`no workload ${workloadName}: get200, get304, put, list200 or list304`)
       columns.push({
         name,
-        profile: await profiled(async (args) => {
-          const server = await startIfmatch(url, 1, cpus, {}, args)
-          base = server.url
-          pageBytes = Buffer.byteLength(await (await fetch(base + PAGE)).text())
-          return server
-        }, join(outDir, dir), workload),
+        profile: await profiled(
+          async (args) => {
+            const server = await startIfmatch(url, 1, cpus, {}, args)
+            base = server.url
+            pageBytes = Buffer.byteLength(await (await fetch(base + PAGE)).text())
+            return server
+          },
+          join(outDir, dir),
+          workload,
+        ),
       })
     }
     if (flags.postgres === true) {
@@ -87,11 +94,15 @@ async function main(): Promise<void> {
         const workload = ifmatchWorkloads(() => base, load.connections).find((w) => w.name === workloadName)!
         columns.push({
           name: kind === 'fastify' ? 'Fastify + @fastify/etag' : 'Express 5',
-          profile: await profiled(async (args) => {
-            const server = await startPeer(kind, Number(flags.persons), cpus, [], args)
-            base = server.url
-            return server
-          }, join(outDir, kind), workload),
+          profile: await profiled(
+            async (args) => {
+              const server = await startPeer(kind, Number(flags.persons), cpus, [], args)
+              base = server.url
+              return server
+            },
+            join(outDir, kind),
+            workload,
+          ),
         })
       }
     }
@@ -102,10 +113,13 @@ async function main(): Promise<void> {
     const first = columns[0]!.profile
     const rows = [...new Set(columns.flatMap((c) => [...c.profile.keys()]))].sort((a, b) => (first.get(b) ?? 0) - (first.get(a) ?? 0))
     const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0)
-    const lines = [`| server CPU µs per request (${workloadName} vs ${bareWorkload.name}) | ${columns.map((c) => c.name).join(' | ')} |`, `| --- | ${columns.map(() => '---:').join(' | ')} |`]
+    const lines = [
+      `| server CPU µs per request (${workloadName} vs ${bareWorkload.name}) | ${columns.map((c) => c.name).join(' | ')} |`,
+      `| --- | ${columns.map(() => '---:').join(' | ')} |`,
+    ]
     for (const row of rows) lines.push(`| ${row} | ${columns.map((c) => (c.profile.get(row) ?? 0).toFixed(2)).join(' | ')} |`)
     lines.push(`| **total** | ${columns.map((c) => `**${total(c.profile).toFixed(2)}**`).join(' | ')} |`)
-    process.stdout.write(lines.join('\n') + `\n\nprofiles: ${outDir}\n`)
+    process.stdout.write(`${lines.join('\n')}\n\nprofiles: ${outDir}\n`)
   } finally {
     rmSync(dataDir, { recursive: true, force: true })
     await database?.drop()

@@ -113,7 +113,7 @@ export function rawRequest(url: string, options: RawRequestOptions): Promise<Raw
 /** The target of each `<…>; rel="…"` entry of a Link header, by relation. */
 export function linkTargets(header: string | string[] | undefined): Map<string, string> {
   const links = new Map<string, string>()
-  const text = Array.isArray(header) ? header.join(', ') : header ?? ''
+  const text = Array.isArray(header) ? header.join(', ') : (header ?? '')
   for (const match of text.matchAll(/<([^>]*)>\s*;\s*rel="?([^",;]+)"?/g)) {
     for (const rel of match[2]!.split(/\s+/)) links.set(rel, match[1]!)
   }

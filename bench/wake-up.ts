@@ -122,7 +122,8 @@ async function allHeld(server: ServerProcess, agent: Agent, count: number, timeo
   for (;;) {
     const held = await waitingPolls(server, agent)
     if (Number.isNaN(held) || held === count) return
-    if (performance.now() > deadline) throw new Error(`the server at ${server.url} holds ${held} long polls, not ${count}, ${timeoutMs} ms after they were sent`)
+    if (performance.now() > deadline)
+      throw new Error(`the server at ${server.url} holds ${held} long polls, not ${count}, ${timeoutMs} ms after they were sent`)
     await sleep(50)
   }
 }
@@ -182,15 +183,21 @@ async function round(waitOn: ServerProcess, writeThrough: ServerProcess, personI
     for (let sent = 0; sent < options.waiters; sent += options.connectBatch) {
       const batch: Promise<void>[] = []
       for (let i = sent; i < Math.min(options.waiters, sent + options.connectBatch); i++) {
-        batch.push(new Promise<void>((resolve, reject) => {
-          const answer = rawRequest(`${waitOn.url}${feedPath}&wait=${options.waitSeconds}`, {
-            agent: waiterAgent, headers: { 'if-none-match': feedEtag }, onSent: resolve,
-          })
-          answers.push(answer.catch((error: unknown) => {
-            reject(error instanceof Error ? error : new Error(String(error)))
-            return error instanceof Error ? error : new Error(String(error))
-          }))
-        }))
+        batch.push(
+          new Promise<void>((resolve, reject) => {
+            const answer = rawRequest(`${waitOn.url}${feedPath}&wait=${options.waitSeconds}`, {
+              agent: waiterAgent,
+              headers: { 'if-none-match': feedEtag },
+              onSent: resolve,
+            })
+            answers.push(
+              answer.catch((error: unknown) => {
+                reject(error instanceof Error ? error : new Error(String(error)))
+                return error instanceof Error ? error : new Error(String(error))
+              }),
+            )
+          }),
+        )
       }
       await Promise.all(batch)
     }
@@ -202,7 +209,10 @@ async function round(waitOn: ServerProcess, writeThrough: ServerProcess, personI
     const rssAfter = waitOn.rssBytes()
     const heapAfter = await heapUsedBytes(waitOn, control)
     let early = 0
-    for (const answer of answers) void answer.then(() => { early++ })
+    for (const answer of answers)
+      void answer.then(() => {
+        early++
+      })
     await sleep(0)
     if (early > 0) throw new Error(`${early} waiters were answered before the write`)
 
@@ -213,7 +223,9 @@ async function round(waitOn: ServerProcess, writeThrough: ServerProcess, personI
     const writeSentNs = process.hrtime.bigint()
     const writeSent = performance.now()
     const write = await rawRequest(`${writeThrough.url}/persons/${personId}`, {
-      agent: control, method: 'PUT', headers: { 'if-match': String(person.headers.etag) },
+      agent: control,
+      method: 'PUT',
+      headers: { 'if-match': String(person.headers.etag) },
       body: JSON.stringify({ person_name: `Woken ${label}` }),
     })
     expectStatus(write, 200, `PUT /persons/${personId}`)
@@ -246,11 +258,21 @@ async function round(waitOn: ServerProcess, writeThrough: ServerProcess, personI
     }
     latencies.sort((a, b) => a - b)
     return {
-      p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), minMs: latencies[0]!, maxMs: latencies[latencies.length - 1]!,
-      writeMs: acknowledged - writeSent, connectMs, settleMs, connectServerCpuMs,
+      p50Ms: quantile(latencies, 0.5),
+      p99Ms: quantile(latencies, 0.99),
+      minMs: latencies[0]!,
+      maxMs: latencies[latencies.length - 1]!,
+      writeMs: acknowledged - writeSent,
+      connectMs,
+      settleMs,
+      connectServerCpuMs,
       rssPerWaiterBytes: (rssAfter - rssBefore) / options.waiters,
       heapPerWaiterBytes: (heapAfter - heapBefore) / options.waiters,
-      serverCpuMs, loadGeneratorCpuMs: (own.user + own.system) / 1000, serverRunQueueMs, loadGeneratorRunQueueMs, unexpected,
+      serverCpuMs,
+      loadGeneratorCpuMs: (own.user + own.system) / 1000,
+      serverRunQueueMs,
+      loadGeneratorRunQueueMs,
+      unexpected,
     }
   } finally {
     waiterAgent.destroy()
@@ -259,11 +281,13 @@ async function round(waitOn: ServerProcess, writeThrough: ServerProcess, personI
 }
 
 function describeRound(name: string, r: WakeUpRound): string {
-  return `    ${name}: min ${r.minMs.toFixed(1)} ms  p50 ${r.p50Ms.toFixed(1)} ms  p99 ${r.p99Ms.toFixed(1)} ms  max ${r.maxMs.toFixed(1)} ms  (write ${r.writeMs.toFixed(1)} ms, ` +
+  return (
+    `    ${name}: min ${r.minMs.toFixed(1)} ms  p50 ${r.p50Ms.toFixed(1)} ms  p99 ${r.p99Ms.toFixed(1)} ms  max ${r.maxMs.toFixed(1)} ms  (write ${r.writeMs.toFixed(1)} ms, ` +
     `server CPU ${r.serverCpuMs} ms (${r.connectServerCpuMs} ms to take the waiters in), load generator CPU ${r.loadGeneratorCpuMs.toFixed(0)} ms; ` +
     `waiting for a core: server ${r.serverRunQueueMs.toFixed(0)} ms, load generator ${r.loadGeneratorRunQueueMs.toFixed(0)} ms)  ` +
     `memory per waiter: RSS ${(r.rssPerWaiterBytes / 1024).toFixed(1)} KiB, heap ${(r.heapPerWaiterBytes / 1024).toFixed(1)} KiB` +
     (r.unexpected > 0 ? `  UNEXPECTED: ${r.unexpected}` : '')
+  )
 }
 
 function summariseRounds(waiters: number, first: WakeUpRound, rounds: readonly WakeUpRound[]): WakeUpResult {

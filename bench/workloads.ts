@@ -24,10 +24,12 @@ export async function seed(path: string, from: number, to: number): Promise<void
     // a few hundred creates at once: the store commits each such batch as one group
     for (let start = from; start < to; start += SEED_BATCH) {
       const batch = Array.from({ length: Math.min(SEED_BATCH, to - start) }, (_, k) => start + k)
-      await Promise.all(batch.map(async (i) => {
-        const result = await store.create(personId(i), `Person ${i}`)
-        if (!result.ok) throw new Error(`seeding ${personId(i)}: ${result.reason}`)
-      }))
+      await Promise.all(
+        batch.map(async (i) => {
+          const result = await store.create(personId(i), `Person ${i}`)
+          if (!result.ok) throw new Error(`seeding ${personId(i)}: ${result.reason}`)
+        }),
+      )
     }
   } finally {
     await store.close()
@@ -56,11 +58,19 @@ export function ifmatchWorkloads(base: () => string, connections: number): Workl
   return [
     { name: 'get200', path: `/persons/${GET_ID}`, expect: 200 },
     {
-      name: 'get304', path: `/persons/${GET_ID}`, expect: 304, headers,
-      prepare: async () => { headers['if-none-match'] = await etagOf(`${base()}/persons/${GET_ID}`) },
+      name: 'get304',
+      path: `/persons/${GET_ID}`,
+      expect: 304,
+      headers,
+      prepare: async () => {
+        headers['if-none-match'] = await etagOf(`${base()}/persons/${GET_ID}`)
+      },
     },
     {
-      name: 'put', path: `/persons/${writers[0]}`, method: 'PUT', expect: 200,
+      name: 'put',
+      path: `/persons/${writers[0]}`,
+      method: 'PUT',
+      expect: 200,
       prepare: async () => {
         nextWriter = 0
         for (const [i, id] of writers.entries()) writerEtags[i] = await etagOf(`${base()}/persons/${id}`)
@@ -68,26 +78,32 @@ export function ifmatchWorkloads(base: () => string, connections: number): Workl
       setupClient: (client: autocannon.Client) => {
         const i = nextWriter++ % writers.length
         const body = JSON.stringify({ person_name: `Writer ${i}` })
-        client.setRequests([{
-          method: 'PUT',
-          path: `/persons/${writers[i]}`,
-          setupRequest: (request) => ({ ...request, headers: { ...request.headers, 'if-match': writerEtags[i]!, 'content-type': 'application/json' }, body }),
-          onResponse: (status, _body, _context, responseHeaders) => {
-            // autocannon keeps the header names as sent: Express sends ETag, ifmatch etag
-            const etag = Object.entries((responseHeaders ?? {}) as Record<string, string>).find(([name]) => name.toLowerCase() === 'etag')?.[1]
-            if (status === 200 && etag !== undefined) writerEtags[i] = etag
+        client.setRequests([
+          {
+            method: 'PUT',
+            path: `/persons/${writers[i]}`,
+            setupRequest: (request) => ({ ...request, headers: { ...request.headers, 'if-match': writerEtags[i]!, 'content-type': 'application/json' }, body }),
+            onResponse: (status, _body, _context, responseHeaders) => {
+              // autocannon keeps the header names as sent: Express sends ETag, ifmatch etag
+              const etag = Object.entries((responseHeaders ?? {}) as Record<string, string>).find(([name]) => name.toLowerCase() === 'etag')?.[1]
+              if (status === 200 && etag !== undefined) writerEtags[i] = etag
+            },
           },
-        }])
+        ])
       },
     },
     { name: 'list200', path: PAGE, expect: 200 },
     {
-      name: 'list304', path: PAGE, expect: 304, headers: listHeaders,
-      prepare: async () => { listHeaders['if-none-match'] = await etagOf(base() + PAGE) },
+      name: 'list304',
+      path: PAGE,
+      expect: 304,
+      headers: listHeaders,
+      prepare: async () => {
+        listHeaders['if-none-match'] = await etagOf(base() + PAGE)
+      },
     },
   ]
 }
-
 
 /** Stores persons p<from>…p<to - 1> in the database at `url` (any driver) through the store module. */
 export async function seedDatabase(url: string, from: number, to: number): Promise<void> {
@@ -95,10 +111,12 @@ export async function seedDatabase(url: string, from: number, to: number): Promi
   try {
     for (let start = from; start < to; start += SEED_BATCH) {
       const batch = Array.from({ length: Math.min(SEED_BATCH, to - start) }, (_, k) => start + k)
-      await Promise.all(batch.map(async (i) => {
-        const result = await store.create(personId(i), `Person ${i}`)
-        if (!result.ok) throw new Error(`seeding ${personId(i)}: ${result.reason}`)
-      }))
+      await Promise.all(
+        batch.map(async (i) => {
+          const result = await store.create(personId(i), `Person ${i}`)
+          if (!result.ok) throw new Error(`seeding ${personId(i)}: ${result.reason}`)
+        }),
+      )
     }
   } finally {
     await store.close()

@@ -58,7 +58,7 @@ app.put('/persons/:id', (request, response) => {
 })
 
 const server = app.listen(0, '127.0.0.1', () => {
-  process.stdout.write(JSON.stringify({ url: `http://127.0.0.1:${server.address().port}` }) + '\n')
+  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${server.address().port}` })}\n`)
 })
 server.keepAliveTimeout = 72_000
 process.on('SIGTERM', () => server.close(() => process.exit(0)))

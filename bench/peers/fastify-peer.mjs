@@ -67,5 +67,7 @@ app.put('/persons/:id', async (request, reply) => {
 })
 
 await app.listen({ port: 0, host: '127.0.0.1' })
-process.stdout.write(JSON.stringify({ url: `http://127.0.0.1:${app.server.address().port}` }) + '\n')
-process.on('SIGTERM', () => { app.close().then(() => process.exit(0)) })
+process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${app.server.address().port}` })}\n`)
+process.on('SIGTERM', () => {
+  app.close().then(() => process.exit(0))
+})
