@@ -153,9 +153,7 @@ export function changesFeed(options: ChangesFeedOptions): ChangesFeed {
     const decision = decideRead(target, request.method, request.headers)
     if (decision.outcome === 'not-modified') return sendNotModified(reply, decision.etag, decision.lastModified, FEED_VARY)
     if (decision.outcome === 'precondition-failed') throw preconditionProblem(decision.decision, request.method, '', false)!
-    const cached = cache.get(decision.etag)
-    const identity = cached === undefined ? await readAnswer(decision.identityEtag, position, query.limit) : undefined
-    const representation = cached ?? (decision.coding === undefined ? identity! : await coded.code(identity!, decision.coding))
+    const representation = await coded.toSend(decision, () => readAnswer(decision.identityEtag, position, query.limit))
     if (request.method === 'GET') metrics.changes.servedInAnswers += representation.items ?? 0
     return sendRepresentation(reply, representation)
   }

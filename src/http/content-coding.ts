@@ -101,9 +101,18 @@ export class CodedRepresentations {
     private readonly onCompressed: (coding: ContentCoding) => void = () => {},
   ) {}
 
-  /** The representation cached under the coded tag `etag`, if any. */
-  get(etag: string): CachedRepresentation | undefined {
-    return this.cache.get(etag)
+  /**
+   * The bytes a read decided to send (conditional-read.ts): those cached under its tag, else the
+   * identity bytes (cached under `identityEtag`, or `read()` and cached by it) in its coding.
+   */
+  async toSend(
+    decision: { readonly etag: string; readonly identityEtag: string; readonly coding: ContentCoding | undefined },
+    read: () => Promise<CachedRepresentation>,
+  ): Promise<CachedRepresentation> {
+    const cached = this.cache.get(decision.etag)
+    if (cached !== undefined) return cached
+    const identity = this.cache.get(decision.identityEtag) ?? (await read())
+    return decision.coding === undefined ? identity : this.code(identity, decision.coding)
   }
 
   /**

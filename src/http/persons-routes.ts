@@ -7,13 +7,13 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import { SAFE_METHODS } from '../core/index.js'
 import type { PersonStore, StoredPerson } from '../store/person-store.js'
 import { wantsEventStream, type ChangesFeed } from './changes-feed.js'
-import { decideRead, pageTarget, personTarget, type ReadDecision } from './conditional-read.js'
+import { decideRead, pageTarget, personTarget } from './conditional-read.js'
 import type { CodedRepresentations } from './content-coding.js'
 import { checkPersonId, checkPersonName, member, parseJsonObject } from './person-input.js'
 import { personWriteRoutes } from './person-writes.js'
 import { preconditionProblem, Problem, problems } from './problems.js'
 import { sendNotModified, sendRepresentation } from './replies.js'
-import type { CachedRepresentation, RepresentationCache } from './representation-cache.js'
+import type { RepresentationCache } from './representation-cache.js'
 import { pageRepresentation, personRepresentation } from './representation.js'
 import { COLLECTION_ROUTE, PERSON_ROUTE } from './routes.js'
 import { DEFAULT_PAGE_LIMIT, PERSON_SCHEMAS, QUERY_RULES, routeOptions } from './route-schemas.js'
@@ -48,17 +48,6 @@ export function personsRoutes(app: FastifyInstance, options: PersonsRoutesOption
     return sendRepresentation(reply, cache.set(representation.headers.etag!, representation))
   }
 
-  /**
-   * The 200 of a decision to send: the bytes cached under its tag, else the identity bytes
-   * (cached, or read by `read` and cached under the tag read with them) in its coding.
-   */
-  async function representationFor(decision: ReadDecision & { outcome: 'send' }, read: () => Promise<CachedRepresentation>): Promise<CachedRepresentation> {
-    const cached = cache.get(decision.etag)
-    if (cached !== undefined) return cached
-    const identity = cache.get(decision.identityEtag) ?? (await read())
-    return decision.coding === undefined ? identity : coded.code(identity, decision.coding)
-  }
-
   // GET and HEAD share one handler; Node sends no body for HEAD but keeps the Content-Length of the
   // 200, and a 304 gets none (Fastify's automatic HEAD route would send Content-Length: 0 on a 304)
   // the params schema holds ids to the id rule; one outside it is answered by invalidPersonIdProblem
@@ -75,7 +64,7 @@ export function personsRoutes(app: FastifyInstance, options: PersonsRoutesOption
       if (decision.outcome === 'precondition-failed') throw preconditionProblem(decision.decision, request.method, id, false)!
       return sendRepresentation(
         reply,
-        await representationFor(decision, async () => {
+        await coded.toSend(decision, async () => {
           // keyed by the version of the row read, which may be newer than the validator above
           const person = await store.read(id)
           if (person === undefined) throw problems.personNotFound(id)
@@ -108,7 +97,7 @@ export function personsRoutes(app: FastifyInstance, options: PersonsRoutesOption
       if (decision.outcome === 'precondition-failed') throw preconditionProblem(decision.decision, request.method, '', false)!
       return sendRepresentation(
         reply,
-        await representationFor(decision, async () => {
+        await coded.toSend(decision, async () => {
           const page = await store.readPage({ limit, after })
           // the page was read in its own snapshot: its validator, not the one above, names what is sent
           const representation = pageRepresentation(store.epoch, page, limit, after)
