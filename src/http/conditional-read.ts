@@ -49,11 +49,10 @@ export type ReadDecision =
   | { readonly outcome: 'precondition-failed'; readonly decision: PreconditionDecision & { outcome: 'precondition-failed' } }
 
 /**
- * The conditional request header fields of a request, Fastify's or node:http's, for
+ * The conditional request header fields among a request's headers (Fastify's or node:http's), for
  * `evaluatePreconditions`.
  */
-export function conditionalHeaders(request: { readonly headers: IncomingHttpHeaders }): ConditionalHeaders {
-  const h = request.headers
+export function conditionalHeaders(h: IncomingHttpHeaders): ConditionalHeaders {
   return {
     ifMatch: h['if-match'],
     ifNoneMatch: h['if-none-match'],
@@ -70,7 +69,7 @@ export function conditionalHeaders(request: { readonly headers: IncomingHttpHead
 export function decideRead(target: ReadTarget, method: string, headers: IncomingHttpHeaders): ReadDecision {
   const decision = evaluatePreconditions({
     method,
-    headers: conditionalHeaders({ headers }),
+    headers: conditionalHeaders(headers),
     current: currentValidators(target.etag, target.lastModified),
   })
   if (decision.outcome === 'precondition-failed') return { outcome: 'precondition-failed', decision }

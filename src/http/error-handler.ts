@@ -78,7 +78,7 @@ async function absentWriteTarget(store: PersonStore, request: FastifyRequest): P
   if (!isPersonPath(request.url.split('?', 1)[0]!)) return undefined
   const id = (request.params as { id?: string }).id
   if (id === undefined) return undefined
-  if (request.method === 'PUT' && isCreateOnly(conditionalHeaders(request))) return undefined
+  if (request.method === 'PUT' && isCreateOnly(conditionalHeaders(request.headers))) return undefined
   try {
     return (await store.readValidator(id)) === undefined ? problems.personNotFound(id) : undefined
   } catch {

@@ -81,7 +81,7 @@ export function personWriteRoutes(app: FastifyInstance, store: PersonStore, send
 
   app.put<IdRoute>(PERSON_ROUTE, routeOptions(PERSON_SCHEMAS.replace), async (request, reply) => {
     const { id } = request.params
-    const headers = conditionalHeaders(request)
+    const headers = conditionalHeaders(request.headers)
     const body = request.body as string | undefined
     // If-Match names one version and no other precondition is asked: the store's compare-and-set
     // on that version is both the precondition check and the write, with no read before it
@@ -117,7 +117,7 @@ export function personWriteRoutes(app: FastifyInstance, store: PersonStore, send
       await conditionalWrite({
         method: 'PATCH',
         id,
-        headers: conditionalHeaders(request),
+        headers: conditionalHeaders(request.headers),
         createOnly: false,
         read: () => store.read(id),
         input: () => readMergePatch(mediaType(request), request.body as string | undefined, id),
@@ -135,7 +135,7 @@ export function personWriteRoutes(app: FastifyInstance, store: PersonStore, send
       await conditionalWrite({
         method: 'DELETE',
         id,
-        headers: conditionalHeaders(request),
+        headers: conditionalHeaders(request.headers),
         createOnly: false,
         read: () => store.readValidator(id),
         input: () => true,
@@ -152,7 +152,7 @@ export function personWriteRoutes(app: FastifyInstance, store: PersonStore, send
  */
 export function invalidPersonIdProblem(request: FastifyRequest): Problem {
   const { id } = request.params as { id: string }
-  if (request.method === 'PUT' && isCreateOnly(conditionalHeaders(request))) {
+  if (request.method === 'PUT' && isCreateOnly(conditionalHeaders(request.headers))) {
     const name = readReplacement(request.body as string | undefined, id)
     if (name instanceof Problem) return name
   }

@@ -50,7 +50,7 @@ export function webRoutes(app: FastifyInstance): void {
     app.get(path, { schema: { hide: true } }, async (request: FastifyRequest, reply) => {
       const decision = evaluatePreconditions({
         method: request.method,
-        headers: conditionalHeaders(request),
+        headers: conditionalHeaders(request.headers),
         current: asset.validators,
       })
       const headers = validatorHeaders(asset.validators.etag, asset.validators.lastModified)
