@@ -5,6 +5,7 @@
  */
 import type autocannon from 'autocannon'
 import { SqlitePersonStore } from '../src/store/sqlite/sqlite-person-store.js'
+import type { PersonStore } from '../src/store/person-store.js'
 import type { Workload } from './load.js'
 import { openStore } from '../src/store/open-store.js'
 
@@ -19,9 +20,13 @@ const personId = (i: number): string => `p${String(i).padStart(5, '0')}`
 export async function seed(path: string, from: number, to: number): Promise<void> {
   // through the store module, so every person bumps the store-wide revision as a real write does;
   // NORMAL: the seed's own commits need not wait for the disk
-  const store = SqlitePersonStore.open(path, { synchronous: 'NORMAL' })
+  await seedStore(SqlitePersonStore.open(path, { synchronous: 'NORMAL' }), from, to)
+}
+
+/** Creates persons p<from>…p<to - 1> in `store`, then closes it. */
+async function seedStore(store: PersonStore, from: number, to: number): Promise<void> {
   try {
-    // a few hundred creates at once: the store commits each such batch as one group
+    // a few hundred creates at once: the SQLite store commits each such batch as one group
     for (let start = from; start < to; start += SEED_BATCH) {
       const batch = Array.from({ length: Math.min(SEED_BATCH, to - start) }, (_, k) => start + k)
       await Promise.all(
@@ -107,18 +112,5 @@ export function ifmatchWorkloads(base: () => string, connections: number): Workl
 
 /** Stores persons p<from>…p<to - 1> in the database at `url` (any driver) through the store module. */
 export async function seedDatabase(url: string, from: number, to: number): Promise<void> {
-  const store = await openStore(url)
-  try {
-    for (let start = from; start < to; start += SEED_BATCH) {
-      const batch = Array.from({ length: Math.min(SEED_BATCH, to - start) }, (_, k) => start + k)
-      await Promise.all(
-        batch.map(async (i) => {
-          const result = await store.create(personId(i), `Person ${i}`)
-          if (!result.ok) throw new Error(`seeding ${personId(i)}: ${result.reason}`)
-        }),
-      )
-    }
-  } finally {
-    await store.close()
-  }
+  await seedStore(await openStore(url), from, to)
 }
