@@ -14,38 +14,24 @@ import type { PersonStore } from '../store/person-store.js'
  * keep-alive timeout (72 s).
  */
 export function closeConnectionsWhenIdle(app: FastifyInstance): void {
-  let inFlight = 0
   const server = app.server
-  const count = (_request: IncomingMessage, response: ServerResponse): void => {
-    inFlight++
-    response.once('close', () => inFlight--)
-  }
-  // from now on: requests already running are counted by the responses still open
-  for (const response of openResponses.get(server) ?? []) {
-    inFlight++
-    response.once('close', () => inFlight--)
-  }
-  server.on('request', count)
   const sweep = setInterval(() => {
-    if (inFlight === 0) server.closeAllConnections()
+    if ((inFlight.get(server)?.count ?? 0) === 0) server.closeAllConnections()
   }, 50)
   sweep.unref()
-  server.once('close', () => {
-    clearInterval(sweep)
-    server.off('request', count)
-  })
+  server.once('close', () => clearInterval(sweep))
 }
 
-// the responses each server has open, so a shutdown knows what is still in flight
-const openResponses = new WeakMap<Server, Set<ServerResponse>>()
+// how many responses each server has open, so a shutdown knows when nothing is in flight
+const inFlight = new WeakMap<Server, { count: number }>()
 
-/** Keeps the set of `server`'s open responses, for a shutdown to know what is in flight. */
+/** Counts `server`'s open responses, for a shutdown to know when nothing is in flight. */
 export function trackOpenResponses(server: Server): void {
-  const open = new Set<ServerResponse>()
-  openResponses.set(server, open)
+  const open = { count: 0 }
+  inFlight.set(server, open)
   server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
-    open.add(response)
-    response.once('close', () => open.delete(response))
+    open.count++
+    response.once('close', () => open.count--)
   })
 }
 
