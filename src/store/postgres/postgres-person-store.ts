@@ -15,6 +15,7 @@ import {
   type StoredPerson,
   type WriteResult,
 } from '../person-store.js'
+import { GatheredReads } from './gathered-reads.js'
 import { PostgresChangeListener } from './postgres-change-listener.js'
 import { MIGRATIONS, MIGRATION_LOCK_KEY, SCHEMA_VERSION } from './postgres-schema.js'
 
@@ -45,6 +46,11 @@ interface ChangeRow {
   change_date: number
   version: number
 }
+
+// the one key of the collection validator's gathered reads
+const META_KEY = 1
+// ids in one gathered validator statement
+const MAX_GATHERED_IDS = 500
 
 interface MetaRow {
   revision: string
@@ -94,11 +100,20 @@ function isUnavailable(error: unknown): boolean {
 export class PostgresPersonStore implements PersonStore {
   readonly driver = 'postgres'
 
+  // the validator reads of concurrent requests, one statement for many (gathered-reads.ts says
+  // why each is still its request's own read); at most half the pool, so writes find connections
+  private readonly validators: GatheredReads<string, PersonValidator>
+  private readonly collection: GatheredReads<typeof META_KEY, CollectionValidator>
+
   private constructor(
     private readonly pool: pg.Pool,
     readonly epoch: string,
     private readonly listener: PostgresChangeListener,
-  ) {}
+  ) {
+    const maxInFlight = Math.max(1, Math.floor(pool.options.max / 2))
+    this.validators = new GatheredReads((ids) => this.readValidators(ids), { maxInFlight, maxKeys: MAX_GATHERED_IDS })
+    this.collection = new GatheredReads(() => this.readMeta(), { maxInFlight, maxKeys: 1 })
+  }
 
   /** Connects, creates or migrates the schema (one process at a time), and reads the epoch. */
   static async open(url: string, options: PostgresOptions = {}): Promise<PostgresPersonStore> {
@@ -134,10 +149,20 @@ export class PostgresPersonStore implements PersonStore {
     }
   }
 
-  async readValidator(id: string): Promise<PersonValidator | undefined> {
-    const { rows } = await this.query<{ version: string; change_date: string }>('SELECT version, change_date FROM persons WHERE person_id = $1', [id])
-    const row = rows[0]
-    return row === undefined ? undefined : { version: Number(row.version), changedAt: Number(row.change_date) }
+  readValidator(id: string): Promise<PersonValidator | undefined> {
+    return this.validators.read(id)
+  }
+
+  private async readValidators(ids: readonly string[]): Promise<ReadonlyMap<string, PersonValidator>> {
+    // named: each connection parses and plans it once
+    const { rows } = await this.query<{ person_id: string; version: string; change_date: string }>({
+      name: 'ifmatch_validators',
+      text: 'SELECT person_id, version, change_date FROM persons WHERE person_id = ANY($1::text[])',
+      values: [ids],
+    })
+    const found = new Map<string, PersonValidator>()
+    for (const row of rows) found.set(row.person_id, { version: Number(row.version), changedAt: Number(row.change_date) })
+    return found
   }
 
   async read(id: string): Promise<StoredPerson | undefined> {
@@ -146,8 +171,12 @@ export class PostgresPersonStore implements PersonStore {
   }
 
   async readCollectionValidator(): Promise<CollectionValidator> {
-    const { rows } = await this.query<MetaRow>('SELECT revision, changed_at, horizon FROM ifmatch_meta WHERE id = 1')
-    return toCollection(rows[0]!)
+    return (await this.collection.read(META_KEY))!
+  }
+
+  private async readMeta(): Promise<ReadonlyMap<typeof META_KEY, CollectionValidator>> {
+    const { rows } = await this.query<MetaRow>({ name: 'ifmatch_collection', text: 'SELECT revision, changed_at, horizon FROM ifmatch_meta WHERE id = 1' })
+    return new Map([[META_KEY, toCollection(rows[0]!)]])
   }
 
   async readChanges(request: ChangesRequest): Promise<ChangesPage> {
@@ -244,9 +273,9 @@ export class PostgresPersonStore implements PersonStore {
     if (!this.pool.ended) await this.pool.end()
   }
 
-  private async query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+  private async query<R extends pg.QueryResultRow>(text: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(text, values)
+      return await (typeof text === 'string' ? this.pool.query<R>(text, values) : this.pool.query<R>(text))
     } catch (error) {
       if (isUnavailable(error)) throw new StoreUnavailableError('PostgreSQL is unavailable', { cause: error })
       throw error
