@@ -44,8 +44,8 @@ export interface AppOptions {
   /** Origins whose scripts may call the API across origins (`*`: any); absent (the default): CORS is off. */
   readonly corsOrigins?: CorsOrigins | undefined
   /**
-   * Answer cheap GETs and HEADs (304s, cached 200s) before routing, when the store's validator reads
-   * are immediate (default true; see read-fast-path.ts). Off, every request takes Fastify's path.
+   * Answer cheap GETs and HEADs (304s, cached 200s) before routing (default true; see
+   * read-fast-path.ts). Off, every request takes Fastify's path.
    */
   readonly readFastPath?: boolean
   /**
@@ -87,10 +87,15 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const feed = changesFeed({ store, cache, coded, metrics, hub, heartbeatMs: options.changesHeartbeatMs })
   // reads the framework would answer with more than a 304 or cached 200 cannot take the fast path
   // (read-fast-path.ts lists which options those are)
-  const fastPath: ReadFastPath | undefined =
-    store.immediate === undefined || !fastPathAllowed(options)
-      ? undefined
-      : readFastPath({ reads: store.immediate, epoch: store.epoch, cache, metrics, closing: () => closing })
+  const fastPath: ReadFastPath | undefined = !fastPathAllowed(options)
+    ? undefined
+    : readFastPath({
+        reads: store.immediate === undefined ? { awaited: store } : { immediate: store.immediate },
+        epoch: store.epoch,
+        cache,
+        metrics,
+        closing: () => closing,
+      })
   const app = Fastify({
     ...(typeof logger === 'object' && 'info' in logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger }),
     bodyLimit: BODY_LIMIT_BYTES,
@@ -119,7 +124,13 @@ export function buildApp(options: AppOptions): FastifyInstance {
         fastPath === undefined
           ? handler
           : (request, response) => {
-              if (!fastPath(request, response)) handler(request, response)
+              const answered = fastPath(request, response)
+              if (answered === false) handler(request, response)
+              else if (answered !== true) {
+                void answered.then((done) => {
+                  if (!done) handler(request, response)
+                })
+              }
             },
       )
       trackOpenResponses(server)

@@ -7,11 +7,18 @@
  * decides only *where* it is written. It declines everything else, which Fastify then answers as
  * usual: a 404, a 412, a cache miss, a URL it would have to decode, a request with a body or an
  * X-Request-Id, and any request while the server shuts down. The tests compare its answers with the
- * framework's, header by header.
+ * framework's, header by header, on both drivers.
+ *
+ * With SQLite the validator is read at once (ImmediateReads) and the answer written in the same
+ * call. With PostgreSQL it is the store's own read, a round trip: the request waits for it here,
+ * and is then answered or handed to Fastify. A request handed over is decided again from a read of
+ * Fastify's own (its answer comes from that one read, made during the request like the first):
+ * that costs a 404 or a cold-cache read a second round trip, and keeps the routes unaware of this
+ * file.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isSafeMethod } from '../core/index.js'
-import type { ImmediateReads } from '../store/person-store.js'
+import type { CollectionValidator, ImmediateReads, PersonStore, PersonValidator } from '../store/person-store.js'
 import type { AppOptions } from './app.js'
 import { decideRead, pageTarget, personTarget, type ReadTarget } from './conditional-read.js'
 import type { ServiceMetrics } from './metrics.js'
@@ -29,8 +36,8 @@ import { SECURITY_FIELDS } from './security-headers.js'
  * here, so a new one does not compile until someone has said which it is.
  */
 export const FAST_PATH_ALLOWED: { readonly [K in keyof Required<AppOptions>]: (options: AppOptions) => boolean } = {
-  // the validator reads must be immediate (SQLite; PostgreSQL's need a round trip)
-  store: (options) => options.store.immediate !== undefined,
+  // either driver: SQLite's validator reads are immediate, PostgreSQL's are awaited
+  store: () => true,
   readFastPath: (options) => options.readFastPath !== false,
   // one log line per request is written by the framework's hooks
   logRequests: (options) => options.logRequests !== true,
@@ -52,8 +59,12 @@ export function fastPathAllowed(options: AppOptions): boolean {
   return Object.values(FAST_PATH_ALLOWED).every((allowed) => allowed(options))
 }
 
+/** The validator reads that wait on I/O: the store's own (PostgreSQL). */
+export type AwaitedReads = Pick<PersonStore, 'readValidator' | 'readCollectionValidator'>
+
 export interface ReadFastPathOptions {
-  readonly reads: ImmediateReads
+  /** The store's immediate reads when it has them (answered in the same call), else its awaited ones. */
+  readonly reads: { readonly immediate: ImmediateReads } | { readonly awaited: AwaitedReads }
   readonly epoch: string
   readonly cache: RepresentationCache
   readonly metrics: ServiceMetrics
@@ -61,8 +72,11 @@ export interface ReadFastPathOptions {
   readonly closing: () => boolean
 }
 
-/** Answers `request` and returns true, or returns false having written nothing. */
-export type ReadFastPath = (request: IncomingMessage, response: ServerResponse) => boolean
+/**
+ * Answers `request` and returns true, or returns false having written nothing; with awaited reads,
+ * a promise of the same (it never rejects).
+ */
+export type ReadFastPath = (request: IncomingMessage, response: ServerResponse) => boolean | Promise<boolean>
 
 const PAGE_LIMIT = new RegExp(PAGE_LIMIT_PATTERN)
 // the two query forms the service itself writes (the Link to the next page) and clients send;
@@ -80,54 +94,49 @@ const LAST_MODIFIED_SLOT = NOT_MODIFIED_FIELDS.indexOf('last-modified') + 1
 // a cached 200's fields, made once per cached representation (a representation's fields never change)
 const OK_FIELDS = new WeakMap<CachedRepresentation, string[]>()
 
-/** Builds the fast path for a store whose validator reads are immediate. */
-export function readFastPath(options: ReadFastPathOptions): ReadFastPath {
-  const { reads, epoch, cache, metrics } = options
+/** What a URL the fast path takes names: a person, or a page of the collection. */
+type Named =
+  | { readonly route: typeof PERSON_ROUTE; readonly id: string }
+  | { readonly route: typeof COLLECTION_ROUTE; readonly limit: number; readonly after: string | undefined }
 
-  // the route a URL names and its target; undefined to decline
-  function target(url: string): { route: string; target: ReadTarget } | undefined {
-    if (url.startsWith(PERSON_PATH_PREFIX)) {
-      const id = url.slice(PERSON_PATH_PREFIX.length)
-      if (!isValidPersonId(id)) return undefined
-      const current = reads.readValidator(id)
-      // an absent person is a 404 problem: the framework's to answer
-      if (current === undefined) return undefined
-      return { route: PERSON_ROUTE, target: personTarget(epoch, current) }
-    }
-    let limit = DEFAULT_PAGE_LIMIT
-    let after: string | undefined
-    if (url !== COLLECTION_ROUTE) {
-      if (!url.startsWith(COLLECTION_ROUTE)) return undefined
-      const query = PAGE_QUERY.exec(url.slice(COLLECTION_ROUTE.length))
-      if (query === null || !PAGE_LIMIT.test(query[1]!)) return undefined
-      limit = Number(query[1])
-      after = query[2]
-    }
-    return { route: COLLECTION_ROUTE, target: pageTarget(epoch, reads.readCollectionValidator(), limit, after) }
+/** The person or page a URL names, in the forms the fast path takes; undefined to decline. */
+function named(url: string): Named | undefined {
+  if (url.startsWith(PERSON_PATH_PREFIX)) {
+    const id = url.slice(PERSON_PATH_PREFIX.length)
+    return isValidPersonId(id) ? { route: PERSON_ROUTE, id } : undefined
+  }
+  if (url === COLLECTION_ROUTE) return { route: COLLECTION_ROUTE, limit: DEFAULT_PAGE_LIMIT, after: undefined }
+  if (!url.startsWith(COLLECTION_ROUTE)) return undefined
+  const query = PAGE_QUERY.exec(url.slice(COLLECTION_ROUTE.length))
+  if (query === null || !PAGE_LIMIT.test(query[1]!)) return undefined
+  return { route: COLLECTION_ROUTE, limit: Number(query[1]), after: query[2] }
+}
+
+/** Builds the fast path on a store's immediate or awaited validator reads. */
+export function readFastPath(options: ReadFastPathOptions): ReadFastPath {
+  const { epoch, cache, metrics } = options
+
+  // the target of what `name` names, from its validator; undefined (an absent person: a 404
+  // problem, the framework's to answer) to decline
+  function targetOf(name: Named, validator: PersonValidator | CollectionValidator | undefined): ReadTarget | undefined {
+    if (validator === undefined) return undefined
+    return name.route === PERSON_ROUTE
+      ? personTarget(epoch, validator as PersonValidator)
+      : pageTarget(epoch, validator as CollectionValidator, name.limit, name.after)
   }
 
-  return function answer(request: IncomingMessage, response: ServerResponse): boolean {
-    const { method, headers } = request
-    if (method === undefined || !isSafeMethod(method) || options.closing()) return false
-    // a body (which Fastify would read), or an id to echo and log under: the framework's path
-    if (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined) return false
-    if (headers['x-request-id'] !== undefined) return false
-    let found: ReturnType<typeof target>
-    try {
-      found = target(request.url!)
-    } catch {
-      // the store is unavailable: the framework's path answers 503 with what it knows
-      return false
-    }
-    if (found === undefined) return false
-    const decision = decideRead(found.target, method, headers)
+  // writes the answer for `target`, or returns false having written nothing
+  function respond(request: IncomingMessage, response: ServerResponse, route: string, target: ReadTarget): boolean {
+    const method = request.method!
+    const { headers } = request
+    const decision = decideRead(target, method, headers)
     const conditional = headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined
     if (decision.outcome === 'not-modified') {
       NOT_MODIFIED_FIELDS[ETAG_SLOT] = decision.etag
       NOT_MODIFIED_FIELDS[LAST_MODIFIED_SLOT] = decision.lastModified
       response.writeHead(304, NOT_MODIFIED_FIELDS)
       response.end()
-      metrics.countResponse(found.route, method, 304, conditional, decision.etag)
+      metrics.countResponse(route, method, 304, conditional, decision.etag)
       return true
     }
     // a 412 is a problem the framework writes
@@ -143,7 +152,38 @@ export function readFastPath(options: ReadFastPathOptions): ReadFastPath {
     response.writeHead(200, okFields)
     // Node sends no content in an answer to HEAD, and keeps the Content-Length of the 200
     response.end(method === 'HEAD' ? undefined : cached.body)
-    metrics.countResponse(found.route, method, 200, conditional, decision.etag)
+    metrics.countResponse(route, method, 200, conditional, decision.etag)
     return true
+  }
+
+  const { reads } = options
+  return function answer(request: IncomingMessage, response: ServerResponse): boolean | Promise<boolean> {
+    const { method, headers } = request
+    if (method === undefined || !isSafeMethod(method) || options.closing()) return false
+    // a body (which Fastify would read), or an id to echo and log under: the framework's path
+    if (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined) return false
+    if (headers['x-request-id'] !== undefined) return false
+    const name = named(request.url!)
+    if (name === undefined) return false
+    if ('immediate' in reads) {
+      let target: ReadTarget | undefined
+      try {
+        target = targetOf(name, name.route === PERSON_ROUTE ? reads.immediate.readValidator(name.id) : reads.immediate.readCollectionValidator())
+      } catch {
+        // the store is unavailable: the framework's path answers 503 with what it knows
+        return false
+      }
+      return target !== undefined && respond(request, response, name.route, target)
+    }
+    const read = name.route === PERSON_ROUTE ? reads.awaited.readValidator(name.id) : reads.awaited.readCollectionValidator()
+    return read.then(
+      (validator) => {
+        const target = targetOf(name, validator)
+        // the server began closing while the read ran: Fastify answers with Connection: close
+        return target !== undefined && !options.closing() && respond(request, response, name.route, target)
+      },
+      // the store is unavailable: the framework's path answers 503 with what it knows
+      () => false,
+    )
   }
 }
