@@ -605,7 +605,7 @@ function renderMarkdown(report: Report): string {
       lines.push(
         '',
         `One validator read on PostgreSQL (\`${r.statement}\`, ${r.count} in a row on one connection, from the load generator's process): ` +
-          `p50 **${fmt(r.p50Micros, 0)} µs**, mean ${fmt(r.meanMicros, 0)} µs. On SQLite the same read comes from memory.`,
+          `p50 **${fmt(r.p50Micros, 0)} µs**, mean ${fmt(r.meanMicros, 0)} µs. Under load the store asks the validators of all the requests waiting in one such statement (src/store/postgres/gathered-reads.ts). On SQLite the same read comes from memory.`,
       )
     }
   }
