@@ -59,7 +59,9 @@ function processTreeCpuMs(pid: number): number {
 
 /**
  * CPU ms used so far by every process named postgres on this machine (the server and all its
- * backends, whoever they serve: on a shared machine, other databases' work counts too).
+ * backends, whoever they serve: on a shared machine, other databases' work counts too), with the
+ * ended backends' time that the server has reaped (cutime, cstime): without it, a pooled
+ * connection closed during a cell took its CPU time out of the sum, which once went negative.
  */
 export function postgresCpuMs(): number {
   let ticks = 0
@@ -74,7 +76,7 @@ export function postgresCpuMs(): number {
       const text = readFileSync(`/proc/${name}/stat`, 'utf8')
       if (!text.includes(' (postgres) ')) continue
       const fields = text.split(') ')[1]!.split(' ')
-      ticks += Number(fields[11]) + Number(fields[12])
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
     } catch {
       // the process ended between the listing and the read
     }
