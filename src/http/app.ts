@@ -20,7 +20,7 @@ import { operationsRoutes } from './operations-routes.js'
 import { personsRoutes } from './persons-routes.js'
 import { BODY_LIMIT_BYTES, isProblemSlug, problemTypeText, problems } from './problems.js'
 import { answerClientError, answerExpectation } from './raw-answers.js'
-import { fastPathAllowed, readFastPath, type ReadFastPath } from './read-fast-path.js'
+import { fastPathAllowed, readFastPath, takeFailedRead, type ReadFastPath } from './read-fast-path.js'
 import { RepresentationCache } from './representation-cache.js'
 import { lazyChildLoggerFactory } from './request-logger.js'
 import { OPERATIONS_RESPONSES, operationsSchema } from './route-schemas.js'
@@ -148,6 +148,16 @@ export function buildApp(options: AppOptions): FastifyInstance {
     done()
   })
   if (options.tombstoneRetentionMs !== undefined) purgeTombstonesEvery(app, store, options.tombstoneRetentionMs)
+
+  // a request the fast path handed over after its awaited validator read failed is answered with
+  // that failure (a 503 for an unavailable store), where its route's handler would have read
+  if (fastPath !== undefined && store.immediate === undefined) {
+    app.addHook('preHandler', (request, _reply, done) => {
+      const failed = takeFailedRead(request.raw)
+      if (failed === undefined) done()
+      else done(failed as Error)
+    })
+  }
 
   // API.md: bodies are JSON whatever their Content-Type says, even one that is not a valid media
   // type, which Fastify would refuse with 415 before any route runs. Dropping the field sends every

@@ -94,6 +94,21 @@ const LAST_MODIFIED_SLOT = NOT_MODIFIED_FIELDS.indexOf('last-modified') + 1
 // a cached 200's fields, made once per cached representation (a representation's fields never change)
 const OK_FIELDS = new WeakMap<CachedRepresentation, string[]>()
 
+// the errors of awaited validator reads that failed, by the request handed to Fastify after them
+const failedReads = new WeakMap<IncomingMessage, unknown>()
+
+/**
+ * The error the fast path's awaited validator read for `request` failed with, or undefined; taken
+ * once. Fastify answers the request with it (a 503 for an unavailable store) instead of reading
+ * again: with the database's network stalled, a second read would make the client wait out a
+ * second timeout.
+ */
+export function takeFailedRead(request: IncomingMessage): unknown {
+  const error = failedReads.get(request)
+  if (error !== undefined) failedReads.delete(request)
+  return error
+}
+
 /** What a URL the fast path takes names: a person, or a page of the collection. */
 type Named =
   | { readonly route: typeof PERSON_ROUTE; readonly id: string }
@@ -182,8 +197,11 @@ export function readFastPath(options: ReadFastPathOptions): ReadFastPath {
         // the server began closing while the read ran: Fastify answers with Connection: close
         return target !== undefined && !options.closing() && respond(request, response, name.route, target)
       },
-      // the store is unavailable: the framework's path answers 503 with what it knows
-      () => false,
+      // the store failed: the framework's path answers with that error (takeFailedRead)
+      (error: unknown) => {
+        failedReads.set(request, error ?? new Error('the validator read failed'))
+        return false
+      },
     )
   }
 }

@@ -8,6 +8,7 @@ import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import Database from 'better-sqlite3'
 import pg from 'pg'
+import { sample } from '../helpers/prometheus.js'
 import { spawnServer, stopProcess, type ServerProcess } from '../helpers/spawn-server.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
@@ -223,11 +224,18 @@ describe('PostgreSQL going away', () => {
       await database?.cleanup()
     })
 
-    it('answers 503 with Retry-After instead of hanging', async () => {
+    it('answers 503 with Retry-After instead of hanging, after waiting out one read, not two', async () => {
+      const failedReads = async (): Promise<number> => {
+        const metrics = await (await fetch(`${server!.baseUrl}/metrics`)).text()
+        return sample(metrics, 'ifmatch_store_operation_duration_seconds_count', { operation: 'readValidator', outcome: 'error' }) ?? 0
+      }
+      const before = await failedReads()
       proxy!.stall()
       // the driver's own statement timeout is 10 s; a request still open after twice that hangs
       const answer = await call(server!.baseUrl, 'GET', '/persons/eve', { timeoutMs: STALLED_REQUEST_TIMEOUT_MS })
       assertStoreUnavailable(answer, 'GET while the path stalls')
+      // the read fast path's failed read is the answer: Fastify does not read (and wait) again
+      assert.equal((await failedReads()) - before, 1)
       assertAlive(server!)
     })
 
