@@ -14,7 +14,8 @@
  * and is then answered or handed to Fastify. A request handed over is decided again from a read of
  * Fastify's own (its answer comes from that one read, made during the request like the first):
  * that costs a 404 or a cold-cache read a second round trip, and keeps the routes unaware of this
- * file.
+ * file. A read that failed is not repeated: the failure goes with the request (takeFailedRead) and
+ * is its answer, a 503 for an unavailable store.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isSafeMethod } from '../core/index.js'
