@@ -101,7 +101,9 @@ export class PostgresPersonStore implements PersonStore {
   readonly driver = 'postgres'
 
   // the validator reads of concurrent requests, one statement for many (gathered-reads.ts says
-  // why each is still its request's own read); at most half the pool, so writes find connections
+  // why each is still its request's own read). Each kind takes at most half the pool: reads of
+  // one kind alone leave the other half to writes; with both kinds busy a write queues for the
+  // first statement to finish, a few hundred µs, as it would behind any query
   private readonly validators: GatheredReads<string, PersonValidator>
   private readonly collection: GatheredReads<typeof META_KEY, CollectionValidator>
 
