@@ -5,12 +5,11 @@
  * round, under bench/results/ (changes.md, changes.json). See docs/performance.md.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { randomBytes } from 'node:crypto'
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import pg from 'pg'
 import { keepCopies, type CopyKeepingResult, type WireFigures } from './copy-keeping.js'
-import { ROOT, pinSelf, startBareLongPoll, startIfmatch, type RunningProcess } from './processes.js'
+import { PG_ADMIN_URL, createBenchDatabase, type BenchDatabase } from './postgres-database.js'
+import { ROOT, machineFigures, pinSelf, startBareLongPoll, startIfmatch, type RunningProcess } from './processes.js'
 import { keepAliveAgent, rawRequest } from './raw-request.js'
 import { measureWakeUp, measureWakeUpPaired, type PairedWakeUp, type WakeUpResult } from './wake-up.js'
 import { seed } from './workloads.js'
@@ -43,7 +42,7 @@ export function changesBenchDefaults(quick: boolean): ChangesBenchOptions {
     waiters: 1000,
     rounds: quick ? 3 : 5,
     noPostgres: false,
-    postgresAdminUrl: process.env.PG_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    postgresAdminUrl: PG_ADMIN_URL,
   }
 }
 
@@ -62,16 +61,6 @@ function openFilesLimit(): number {
     return match === null || match[1] === 'unlimited' ? Infinity : Number(match[1])
   } catch {
     return Infinity
-  }
-}
-
-async function pgAdmin(adminUrl: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 })
-  await client.connect()
-  try {
-    await client.query(sql)
-  } finally {
-    await client.end()
   }
 }
 
@@ -121,7 +110,7 @@ export async function changesBench(options: ChangesBenchOptions): Promise<boolea
     await server.stop()
     running.splice(running.indexOf(server), 1)
   }
-  let postgresDatabase: string | undefined
+  let postgresDatabase: BenchDatabase | undefined
   try {
     await seed(dbPath, 0, options.persons)
     log(`keeping a copy of ${options.persons} persons current for ${options.copySeconds} s (SQLite, one process)`)
@@ -159,20 +148,16 @@ export async function changesBench(options: ChangesBenchOptions): Promise<boolea
     if (options.noPostgres) {
       postgresSkipped = 'skipped (--no-postgres)'
     } else {
-      const name = `ifmatch_bench_${randomBytes(6).toString('hex')}`
       try {
-        await pgAdmin(options.postgresAdminUrl, `CREATE DATABASE ${name}`)
-        postgresDatabase = name
+        postgresDatabase = await createBenchDatabase(options.postgresAdminUrl)
       } catch (error) {
         postgresSkipped = `skipped: PostgreSQL at ${options.postgresAdminUrl} did not answer (${error instanceof Error ? error.message : String(error)})`
         log(postgresSkipped)
       }
       if (postgresDatabase !== undefined) {
-        const url = new URL(options.postgresAdminUrl)
-        url.pathname = `/${postgresDatabase}`
         log(`${options.waiters} long polls woken by one write: PostgreSQL, waiters on process A, the write through process B`)
-        const a = await start(url.toString())
-        const b = await start(url.toString())
+        const a = await start(postgresDatabase.url)
+        const b = await start(postgresDatabase.url)
         await createPerson(b, WAKE_PERSON)
         postgres = await measureWakeUp(a, b, WAKE_PERSON, wakeOptions)
         await stop(a)
@@ -182,16 +167,7 @@ export async function changesBench(options: ChangesBenchOptions): Promise<boolea
 
     const report: Report = {
       date: new Date().toISOString(),
-      machine: {
-        cpu: cpus()[0]?.model ?? 'unknown',
-        cores: cpus().length,
-        memoryGiB: Math.round(totalmem() / 2 ** 30),
-        node: process.version,
-        platform: `${process.platform} ${process.arch}`,
-        openFilesLimit: files,
-        loadAverageBefore: load0.map((x) => Number(x.toFixed(2))),
-        loadAverageAfter: loadavg().map((x) => Number(x.toFixed(2))),
-      },
+      machine: { ...machineFigures(load0), openFilesLimit: files },
       settings: {
         persons: options.persons,
         copySeconds: options.copySeconds,
@@ -222,9 +198,7 @@ export async function changesBench(options: ChangesBenchOptions): Promise<boolea
     for (const server of [...running]) await server.stop()
     if (postgresDatabase !== undefined) {
       // a failed drop must not hide why the run failed
-      await pgAdmin(options.postgresAdminUrl, `DROP DATABASE IF EXISTS ${postgresDatabase} WITH (FORCE)`).catch((error: unknown) =>
-        log(`could not drop ${postgresDatabase}: ${String(error)}`),
-      )
+      await postgresDatabase.drop().catch((error: unknown) => log(`could not drop ${postgresDatabase?.url}: ${String(error)}`))
     }
     rmSync(dir, { recursive: true, force: true })
   }

@@ -11,8 +11,8 @@ import { median } from './load.js'
 /** The PostgreSQL server the benchmark uses: PG_TEST_URL, else the local trust-auth server. */
 export const PG_ADMIN_URL = process.env.PG_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 3000 })
+async function admin(adminUrl: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 })
   await client.connect()
   try {
     await client.query(sql)
@@ -27,13 +27,13 @@ export interface BenchDatabase {
   drop(): Promise<void>
 }
 
-/** Makes a new, empty database on the PG_ADMIN_URL server. */
-export async function createBenchDatabase(): Promise<BenchDatabase> {
+/** Makes a new, empty database on the server of `adminUrl` (default PG_ADMIN_URL). */
+export async function createBenchDatabase(adminUrl: string = PG_ADMIN_URL): Promise<BenchDatabase> {
   const name = `ifmatch_bench_${randomBytes(6).toString('hex')}`
-  await admin(`CREATE DATABASE ${name}`)
-  const url = new URL(PG_ADMIN_URL)
+  await admin(adminUrl, `CREATE DATABASE ${name}`)
+  const url = new URL(adminUrl)
   url.pathname = `/${name}`
-  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) }
+  return { url: url.toString(), drop: () => admin(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) }
 }
 
 /** One validator read's round trip, timed from this process. */

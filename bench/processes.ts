@@ -5,7 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { once } from 'node:events'
-import { availableParallelism } from 'node:os'
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -31,26 +31,48 @@ export interface RunningProcess {
   stop(): Promise<void>
 }
 
-// fields 14 and 15 of /proc/PID/stat: utime and stime in clock ticks (100 per second on Linux)
-function statFields(pid: string): { ppid: string; ticks: number } | undefined {
+interface StatFields {
+  /** The command name, as /proc/PID/stat gives it between parentheses. */
+  readonly name: string
+  readonly ppid: string
+  /** utime + stime, in clock ticks (100 per second on Linux). */
+  readonly ticks: number
+  /** cutime + cstime: the ticks of the ended children this process has waited for. */
+  readonly reapedTicks: number
+}
+
+// /proc/PID/stat: the name in parentheses, then from the state on (fields 3, …): ppid is field 4,
+// utime, stime, cutime and cstime fields 14 to 17
+function statFields(pid: string): StatFields | undefined {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-    return { ppid: fields[1]!, ticks: Number(fields[11]) + Number(fields[12]) }
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const close = text.lastIndexOf(') ')
+    const fields = text.slice(close + 2).split(' ')
+    return {
+      name: text.slice(text.indexOf('(') + 1, close),
+      ppid: fields[1]!,
+      ticks: Number(fields[11]) + Number(fields[12]),
+      reapedTicks: Number(fields[13]) + Number(fields[14]),
+    }
   } catch {
+    // absent, or the process ended between the listing and the read
     return undefined
+  }
+}
+
+/** The ids of the processes running now, from /proc (none where /proc is absent). */
+function processIds(): string[] {
+  try {
+    return readdirSync('/proc').filter((name) => /^\d+$/.test(name))
+  } catch {
+    return []
   }
 }
 
 /** CPU ms of `pid` and its direct children, from /proc (0 where /proc is absent). */
 function processTreeCpuMs(pid: number): number {
   let ticks = statFields(String(pid))?.ticks ?? 0
-  let entries: string[] = []
-  try {
-    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name))
-  } catch {
-    return 0
-  }
-  for (const name of entries) {
+  for (const name of processIds()) {
     const stat = statFields(name)
     if (stat?.ppid === String(pid)) ticks += stat.ticks
   }
@@ -65,21 +87,9 @@ function processTreeCpuMs(pid: number): number {
  */
 export function postgresCpuMs(): number {
   let ticks = 0
-  let entries: string[] = []
-  try {
-    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name))
-  } catch {
-    return 0
-  }
-  for (const name of entries) {
-    try {
-      const text = readFileSync(`/proc/${name}/stat`, 'utf8')
-      if (!text.includes(' (postgres) ')) continue
-      const fields = text.split(') ')[1]!.split(' ')
-      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
-    } catch {
-      // the process ended between the listing and the read
-    }
+  for (const name of processIds()) {
+    const stat = statFields(name)
+    if (stat?.name === 'postgres') ticks += stat.ticks + stat.reapedTicks
   }
   return ticks * 10
 }
@@ -215,4 +225,21 @@ export function startPeer(
     if (!line.startsWith('{"url"')) return undefined
     return (JSON.parse(line) as { url: string }).url
   })
+}
+
+/**
+ * The machine a report's figures come from: CPU, cores, memory, Node, platform, and the load
+ * average when the run began (`loadBefore`, from loadavg()) and now.
+ */
+export function machineFigures(loadBefore: readonly number[]): Record<string, unknown> {
+  const rounded = (load: readonly number[]): number[] => load.map((x) => Number(x.toFixed(2)))
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    loadAverageBefore: rounded(loadBefore),
+    loadAverageAfter: rounded(loadavg()),
+  }
 }

@@ -10,12 +10,11 @@
  * the write through process B, on a fresh PostgreSQL database; both are profiled).
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import pg from 'pg'
 import { summarise } from './cpu-profile.js'
+import { createBenchDatabase, type BenchDatabase } from './postgres-database.js'
 import { ROOT, pinSelf, startIfmatch, type RunningProcess } from './processes.js'
 import { keepAliveAgent, rawRequest } from './raw-request.js'
 import { measureWakeUp } from './wake-up.js'
@@ -30,17 +29,6 @@ const { values: flags } = parseArgs({
 })
 const waiters = Number(flags.waiters)
 const rounds = Number(flags.rounds)
-const ADMIN_URL = process.env.PG_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-
-async function pgAdmin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3000 })
-  await client.connect()
-  try {
-    await client.query(sql)
-  } finally {
-    await client.end()
-  }
-}
 
 function log(message: string): void {
   process.stderr.write(`${message}\n`)
@@ -52,15 +40,12 @@ async function main(): Promise<void> {
   const outDir = join(ROOT, '.bench', 'profiles', `wake-up-${Date.now()}`)
   const dataDir = mkdtempSync(join(tmpdir(), 'ifmatch-profile-'))
   const servers = new Map<string, RunningProcess>()
-  let database: string | undefined
+  let database: BenchDatabase | undefined
   try {
     let url: string
     if (flags.postgres === true) {
-      database = `ifmatch_bench_${randomBytes(6).toString('hex')}`
-      await pgAdmin(`CREATE DATABASE ${database}`)
-      const u = new URL(ADMIN_URL)
-      u.pathname = `/${database}`
-      url = u.toString()
+      database = await createBenchDatabase()
+      url = database.url
     } else {
       url = `sqlite:${join(dataDir, 'bench.sqlite')}`
       await seed(url.slice('sqlite:'.length), 0, 1000)
@@ -111,7 +96,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${lines.join('\n')}\n\nprofiles: ${outDir}\n`)
   } finally {
     for (const server of servers.values()) await server.stop()
-    if (database !== undefined) await pgAdmin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
+    if (database !== undefined) await database.drop()
     rmSync(dataDir, { recursive: true, force: true })
   }
 }

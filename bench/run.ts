@@ -25,7 +25,7 @@
  * --rounds N, --connections N.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { failures, probe, type ProbeResult } from './conformance.js'
@@ -43,7 +43,7 @@ import {
   type Workload,
 } from './load.js'
 import { createBenchDatabase, validatorRoundTrip, type BenchDatabase, type RoundTrip } from './postgres-database.js'
-import { CAN_PIN, ROOT, pinSelf, postgresCpuMs, startBare, startIfmatch, startPeer, type RunningProcess } from './processes.js'
+import { CAN_PIN, ROOT, machineFigures, pinSelf, postgresCpuMs, startBare, startIfmatch, startPeer, type RunningProcess } from './processes.js'
 import { PAGE, ifmatchWorkloads, seed, seedDatabase } from './workloads.js'
 import { changesBench, changesBenchDefaults } from './changes-bench.js'
 
@@ -416,15 +416,7 @@ async function main(): Promise<void> {
 
   const report = {
     date: new Date().toISOString(),
-    machine: {
-      cpu: cpus()[0]?.model ?? 'unknown',
-      cores: cpus().length,
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-      node: process.version,
-      platform: `${process.platform} ${process.arch}`,
-      loadAverageBefore: load0.map((x) => Number(x.toFixed(2))),
-      loadAverageAfter: loadavg().map((x) => Number(x.toFixed(2))),
-    },
+    machine: machineFigures(load0),
     settings: {
       sections: [...sections],
       ...load,
