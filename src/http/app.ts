@@ -181,7 +181,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   // the one hook every response passes: security headers, the request id, and the metrics
   app.addHook('onSend', (request, reply, _payload, done) => {
-    secure(reply)
+    // a 304 carries only what RFC 9110 §15.4.5 lists (security-headers.ts says why)
+    if (reply.statusCode !== 304) secure(reply)
     // a client that sent X-Request-Id gets back the id its request is logged under
     if (request.headers['x-request-id'] !== undefined) reply.header('x-request-id', request.id)
     metrics.observeResponse(request, reply)

@@ -85,10 +85,10 @@ const PAGE_LIMIT = new RegExp(PAGE_LIMIT_PATTERN)
 // goes to Fastify's parser
 const PAGE_QUERY = new RegExp(`^\\?limit=([0-9]{1,4})(?:&after=(${PERSON_ID_PATTERN.slice(1, -1)}))?$`)
 
-// a 304's fields, as validatorFields() gives them, then the security fields: the ETag and
-// Last-Modified are written into their slots for each answer (writeHead reads the list before it
-// returns, and keeps nothing)
-const NOT_MODIFIED_FIELDS: string[] = [...Object.entries(validatorFields('', '')).flat(), ...SECURITY_FIELDS]
+// a 304's fields, as validatorFields() gives them (a 304 carries no security fields:
+// security-headers.ts says why): the ETag and Last-Modified are written into their slots for each
+// answer (writeHead reads the list before it returns, and keeps nothing)
+const NOT_MODIFIED_FIELDS: string[] = Object.entries(validatorFields('', '')).flat()
 const ETAG_SLOT = NOT_MODIFIED_FIELDS.indexOf('etag') + 1
 const LAST_MODIFIED_SLOT = NOT_MODIFIED_FIELDS.indexOf('last-modified') + 1
 
