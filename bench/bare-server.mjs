@@ -5,7 +5,8 @@
 //   node bench/bare-server.mjs PAGE_BYTES   → prints {"url": "..."} once listening on port 0
 //
 // GET /page answers a fixed body of PAGE_BYTES (the size of a 1,000-person page); any other path
-// answers a fixed person-sized body. Both carry the headers ifmatch sends with a representation.
+// answers a fixed person-sized body. Both carry the fields ifmatch sends with a representation
+// (but the security fields), and a 304 the fields ifmatch's 304 carries.
 import { createServer } from 'node:http'
 
 const pageBytes = Number(process.argv[2] ?? 80_000)
@@ -16,6 +17,8 @@ const HEADERS = {
   etag: ETAG,
   'last-modified': 'Wed, 25 Nov 2026 10:11:52 GMT',
   'cache-control': 'no-cache',
+  // API.md: every answer for a person or a page, and its 304, carries Vary: Accept-Encoding
+  vary: 'accept-encoding',
 }
 
 const server = createServer((request, response) => {
