@@ -126,6 +126,22 @@ export function formatEntityTag(tag: EntityTag): string {
   return `${tag.weak ? 'W/' : ''}"${tag.opaque}"`
 }
 
+/**
+ * True when a field value is exactly the strong tag whose opaque value is `opaque`, or `opaque`
+ * and then `suffix` when one is given, as formatEntityTag writes it (`"x"`, nothing around it):
+ * the one-member list parseEntityTagList would give, found without parsing or building a string.
+ */
+export function isExactlyStrongTag(value: string, opaque: string, suffix = ''): boolean {
+  const end = value.length - 1
+  return (
+    end === opaque.length + suffix.length + 1 &&
+    value.charCodeAt(0) === DQUOTE &&
+    value.charCodeAt(end) === DQUOTE &&
+    value.startsWith(opaque, 1) &&
+    value.startsWith(suffix, 1 + opaque.length)
+  )
+}
+
 /** Strong comparison (RFC 9110 §8.8.3.2): both strong and the opaque values equal. */
 export function strongMatch(a: EntityTag, b: EntityTag): boolean {
   return !a.weak && !b.weak && a.opaque === b.opaque

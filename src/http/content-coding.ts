@@ -56,6 +56,21 @@ export const VARY_ACCEPT_ENCODING = 'accept-encoding'
  */
 export function negotiateCoding(acceptEncoding: string | undefined): ContentCoding | undefined {
   if (acceptEncoding === undefined || acceptEncoding === '') return undefined
+  // clients send a handful of distinct values, each on every request: each is weighed once
+  const known = negotiated.get(acceptEncoding)
+  if (known !== undefined) return known === IDENTITY ? undefined : known
+  if (negotiated.size >= NEGOTIATED_MAX) negotiated.clear()
+  const coding = weighCodings(acceptEncoding)
+  negotiated.set(acceptEncoding, coding ?? IDENTITY)
+  return coding
+}
+
+const IDENTITY = 'identity'
+// bounded, so that a client sending a new value with every request costs only the weighing
+const NEGOTIATED_MAX = 64
+const negotiated = new Map<string, ContentCoding | typeof IDENTITY>()
+
+function weighCodings(acceptEncoding: string): ContentCoding | undefined {
   const weights = new Map<string, number>()
   for (const member of acceptEncoding.split(',')) {
     const [name, ...parameters] = member.split(';')
@@ -83,9 +98,14 @@ export function negotiateCoding(acceptEncoding: string | undefined): ContentCodi
   return best
 }
 
+/** What a coding adds to the identity tag's opaque value: `+br`, `+gzip`; nothing for identity. */
+export function codingSuffix(coding: ContentCoding | undefined): string {
+  return coding === undefined ? '' : `+${coding}`
+}
+
 /** The strong ETag of the `coding` form of the representation whose identity tag is `etag`. */
 export function codedEtag(etag: EntityTag, coding: ContentCoding | undefined): EntityTag {
-  return coding === undefined ? etag : { weak: etag.weak, opaque: `${etag.opaque}+${coding}` }
+  return coding === undefined ? etag : { weak: etag.weak, opaque: etag.opaque + codingSuffix(coding) }
 }
 
 /**

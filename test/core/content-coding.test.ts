@@ -81,6 +81,16 @@ describe('negotiateCoding', () => {
       assert.equal(negotiateCoding(row.acceptEncoding), row.gets)
     })
   }
+
+  // each value is weighed once and remembered, in a bounded table
+  it('gives the same answers asked again, and after a flood of distinct values', () => {
+    const answers = () => ROWS.map((row) => negotiateCoding(row.acceptEncoding))
+    const expected = ROWS.map((row) => row.gets)
+    assert.deepEqual(answers(), expected)
+    assert.deepEqual(answers(), expected)
+    for (let i = 0; i < 1000; i++) assert.equal(negotiateCoding(`x-unknown-${i}, gzip;q=0.${i % 10}`), i % 10 === 0 ? undefined : 'gzip')
+    assert.deepEqual(answers(), expected)
+  })
 })
 
 describe('codedEtag', () => {

@@ -9,6 +9,7 @@ import {
   MAX_LIST_MEMBERS,
   formatEntityTag,
   ifMatchHolds,
+  isExactlyStrongTag,
   ifNoneMatchHolds,
   parseEntityTag,
   parseEntityTagList,
@@ -306,5 +307,41 @@ describe('strongMatch and weakMatch', () => {
         assert.equal(strongMatch(tag(c.a), tag(c.b)), c.strong)
         assert.equal(weakMatch(tag(c.a), tag(c.b)), c.weak)
       })
+  })
+})
+
+describe('isExactlyStrongTag', () => {
+  const cases = [
+    { name: 'is true for the quoted opaque value', value: '"e.1"', opaque: 'e.1', suffix: undefined, is: true },
+    { name: 'is true for the quoted opaque value and suffix', value: '"e.1+br"', opaque: 'e.1', suffix: '+br', is: true },
+    { name: 'is false without the suffix asked for', value: '"e.1"', opaque: 'e.1', suffix: '+br', is: false },
+    { name: 'is false with a suffix not asked for', value: '"e.1+br"', opaque: 'e.1', suffix: undefined, is: false },
+    { name: 'is false with another suffix', value: '"e.1+gz"', opaque: 'e.1', suffix: '+br', is: false },
+    { name: 'is false for the weak form', value: 'W/"e.1"', opaque: 'e.1', suffix: undefined, is: false },
+    { name: 'is false for the unquoted form', value: 'e.1', opaque: 'e.1', suffix: undefined, is: false },
+    { name: 'is false with white space around it', value: ' "e.1"', opaque: 'e.1', suffix: undefined, is: false },
+    { name: 'is false in a list', value: '"e.1", "e.2"', opaque: 'e.1', suffix: undefined, is: false },
+    { name: 'is false for a longer opaque value', value: '"e.10"', opaque: 'e.1', suffix: undefined, is: false },
+    { name: 'is false for a shorter opaque value', value: '"e."', opaque: 'e.1', suffix: undefined, is: false },
+    { name: 'is false with the closing quote moved', value: '"e.1"x', opaque: 'e.1', suffix: undefined, is: false },
+    { name: 'is false for the empty field', value: '', opaque: 'e.1', suffix: undefined, is: false },
+  ]
+  for (const c of cases)
+    it(c.name, () => {
+      assert.equal(isExactlyStrongTag(c.value, c.opaque, c.suffix), c.is)
+    })
+
+  it('is true exactly when the field is the one strong tag formatEntityTag writes', () => {
+    const arbOpaque = fc.string({ unit: fc.constantFrom(...ETAGC), maxLength: 8 })
+    const arbSuffix = fc.constantFrom('', '+br', '+gzip')
+    const noise = fc.string({ unit: fc.constantFrom('"', 'W', '/', 'a', '+', ' ', ','), maxLength: 3 })
+    fc.assert(
+      fc.property(arbOpaque, arbSuffix, arbSuffix, noise, noise, fc.boolean(), (opaque, suffix, sentSuffix, before, after, weakened) => {
+        // the tag itself, or near it: another coding, weakened, something before or after it
+        const value = (weakened ? 'W/' : '') + before + formatEntityTag(strong(opaque + sentSuffix)) + after
+        assert.equal(isExactlyStrongTag(value, opaque, suffix), value === formatEntityTag(strong(opaque + suffix)))
+      }),
+      { seed: 9110, numRuns: 3000 },
+    )
   })
 })
