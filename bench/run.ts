@@ -93,11 +93,12 @@ const { sections, partial } = selectedSections()
 const quick = flags.quick === true
 const load: LoadOptions = {
   connections: Number(flags.connections),
-  durationSeconds: Number(flags.duration ?? (quick ? 1 : 2.5)),
+  durationSeconds: Number(flags.duration ?? (quick ? 1 : 4.5)),
   warmupSeconds: Number(flags.warmup ?? 0.3),
-  // five short rounds rather than three long ones: on this shared machine a median of five
-  // resists a neighbour's burst better, in the same time
-  rounds: Number(flags.rounds ?? (quick ? 1 : 5)),
+  // many short rounds rather than a few long ones: on this shared machine a neighbour's burst
+  // spoils a round or two, which a median of nine leaves out (with five, rounds of one cell had
+  // spread from 0.67 to 1.00 of the ceiling)
+  rounds: Number(flags.rounds ?? (quick ? 1 : 9)),
 }
 const synchronous = flags.synchronous === 'FULL' ? 'FULL' : 'NORMAL'
 const conflictOptions = { clients: 32, persons: 8, secondsPerRound: 1, rounds: quick ? 1 : 5 }
@@ -223,6 +224,13 @@ async function main(): Promise<void> {
       `in ${load.rounds} rounds, synchronous=${synchronous}, ${pinned ? 'servers on CPU 0, load generator on CPU 1' : 'not pinned (no taskset or one core)'}`,
   )
   const running: RunningProcess[] = []
+  const seeded = new Set<string>()
+  /** Seeds the SQLite file `name` in the run's directory with `persons` persons, the first time only. */
+  const seedOnce = async (name: string, persons: number): Promise<void> => {
+    if (seeded.has(name)) return
+    seeded.add(name)
+    await seed(join(dir, name), 0, persons)
+  }
   const cache = new Map<string, Promise<RunningProcess>>()
   let database: BenchDatabase | undefined
   /** Starts a server the first time a section needs it, and keeps it for the run. */
@@ -239,12 +247,12 @@ async function main(): Promise<void> {
   }
   const sqlite1 = (): Promise<RunningProcess> =>
     server('sqlite1', async () => {
-      await seed(join(dir, 'one.sqlite'), 0, PERSONS)
+      await seedOnce('one.sqlite', PERSONS)
       return startIfmatch(`sqlite:${join(dir, 'one.sqlite')}`, 1, cpu0, env)
     })
   const sqlite2 = (): Promise<RunningProcess> =>
     server('sqlite2', async () => {
-      await seed(join(dir, 'two.sqlite'), 0, PERSONS)
+      await seedOnce('two.sqlite', PERSONS)
       return startIfmatch(`sqlite:${join(dir, 'two.sqlite')}`, 2, bothCpus, env)
     })
   const postgresUrl = async (): Promise<string> => {
@@ -274,9 +282,15 @@ async function main(): Promise<void> {
   const sectionSeconds: Record<string, number> = {}
   let sectionStarted = Date.now()
   /** Notes how long the part just finished took (servers it started and seeded included). */
-  const done = (section: Section): void => {
+  // every server stops with the section that started it (a later section starts its own again):
+  // an idle Node server still wakes every 10 ms (prom-client's event-loop delay monitor), and
+  // idle servers left on CPU 0 from earlier sections made the servers measured later pay up to
+  // 40 % more CPU per request
+  const done = async (section: Section): Promise<void> => {
     sectionSeconds[section] = Math.round((Date.now() - sectionStarted) / 1000)
     log(`  (${section}: ${sectionSeconds[section]} s)`)
+    for (const s of running.splice(0)) await s.stop()
+    cache.clear()
     sectionStarted = Date.now()
   }
   try {
@@ -294,12 +308,12 @@ async function main(): Promise<void> {
         log(`  probes, ${name}: ${failed.length === 0 ? 'all as due' : failed.map((r) => `${r.name}: ${r.got} (due ${r.due})`).join('; ')}`)
       }
       for (const w of WORKLOADS) cells.push(await interleavedCell('peers', w, PERSONS, sidesFor(w, targets, await bare(), w === 'list200')))
-      done('peers')
+      await done('peers')
     }
 
     if (sections.has('sqlite10k')) {
       log('ifmatch (SQLite, one process), pages at 10,000 persons, each cell paired with its ceiling')
-      await seed(join(dir, 'ten.sqlite'), 0, 10_000)
+      await seedOnce('ten.sqlite', 10_000)
       const big = await server('sqlite10k', () => startIfmatch(`sqlite:${join(dir, 'ten.sqlite')}`, 1, cpu0, env))
       const ceiling = await bare()
       for (const w of ifmatchWorkloads(() => big.url, load.connections).filter((x) => x.name.startsWith('list'))) {
@@ -332,7 +346,7 @@ async function main(): Promise<void> {
           ...(same === undefined ? {} : { ratioSameSize: same.ratio }),
         })
       }
-      done('sqlite10k')
+      await done('sqlite10k')
     }
 
     if (sections.has('workers')) {
@@ -342,7 +356,7 @@ async function main(): Promise<void> {
         [IFMATCH, await sqlite1()],
       ] as const
       for (const w of WORKLOADS) cells.push(await interleavedCell('workers', w, PERSONS, sidesFor(w, targets, await bare())))
-      done('workers')
+      await done('workers')
     }
 
     if (sections.has('postgres')) {
@@ -355,7 +369,7 @@ async function main(): Promise<void> {
       for (const w of WORKLOADS) cells.push(await interleavedCell('postgres', w, PERSONS, sidesFor(w, targets, await bare())))
       roundTrip = await validatorRoundTrip(await postgresUrl(), 'p00500', quick ? 500 : 2000)
       log(`  one validator read (${roundTrip.statement}) from this process: p50 ${fmt(roundTrip.p50Micros, 0)} µs, mean ${fmt(roundTrip.meanMicros, 0)} µs`)
-      done('postgres')
+      await done('postgres')
     }
 
     if (sections.has('conflicts')) {
@@ -380,14 +394,14 @@ async function main(): Promise<void> {
             (r.unexpected > 0 ? `, ${r.unexpected} unexpected` : ''),
         )
       }
-      done('conflicts')
+      await done('conflicts')
     }
 
     if (sections.has('compression')) {
       log('the 1,000-person page identity, gzip and br: ifmatch (SQLite) and Fastify + @fastify/etag + @fastify/compress, round by round')
       const one = await sqlite1()
       const free = await server('sqlite-free', async () => {
-        await seed(join(dir, 'free.sqlite'), 0, PERSONS)
+        await seedOnce('free.sqlite', PERSONS)
         return startIfmatch(`sqlite:${join(dir, 'free.sqlite')}`, 1, bothCpus, env)
       })
       compression = await measureCompression(one, await fastifyCompress(), load, quick ? 2 : 4, [
@@ -406,7 +420,7 @@ async function main(): Promise<void> {
           `  event loop's max delay in a burst, ${b.label}: identity ${fmt(b.identity.median, 1)} ms, compressed ${fmt(b.compressed.median, 1)} ms, cached ${fmt(b.cached.median, 1)} ms`,
         )
       }
-      done('compression')
+      await done('compression')
     }
   } finally {
     for (const s of running) await s.stop()
