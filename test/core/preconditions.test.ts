@@ -382,7 +382,7 @@ describe('ifNoneMatchHolds', () => {
     { name: 'holds for a stale tag', value: '"v1"', current: CURRENT, holds: true },
     { name: 'holds for an empty field', value: '', current: CURRENT, holds: true },
     { name: 'holds for a malformed field', value: '"v2', current: CURRENT, holds: true },
-    // beside the exact current tag, which is decided without parsing: near misses are parsed
+    // near misses of the current tag (decideRead decides the exact tag without parsing)
     { name: 'holds for a tag that extends the current one', value: '"v2x"', current: CURRENT, holds: true },
     { name: 'holds for a tag the current one extends', value: '"v"', current: CURRENT, holds: true },
     { name: 'holds for the current tag with its quotes misplaced', value: 'v2""', current: CURRENT, holds: true },

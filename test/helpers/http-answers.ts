@@ -26,6 +26,17 @@ export async function send(url: string, init: RequestInit = {}): Promise<Answer>
   }
 }
 
+/**
+ * The fields of a 304, but the connection's own, sorted: what RFC 9110 §15.4.5 lists (API.md
+ * says the same), and nothing else.
+ */
+export const NOT_MODIFIED_FIELD_NAMES: readonly string[] = ['cache-control', 'date', 'etag', 'last-modified', 'vary']
+
+/** The names of a response's fields (fetch's Headers or a raw answer's map) but Connection and Keep-Alive, sorted. */
+export function fieldNamesBesideConnection(headers: { keys(): Iterable<string> }): string[] {
+  return [...headers.keys()].filter((name) => name !== 'connection' && name !== 'keep-alive').sort()
+}
+
 /** A person as the service answers it (API.md, Persons). */
 export interface Person {
   readonly person_id: string
