@@ -74,9 +74,10 @@ export function conditionalHeaders(h: IncomingHttpHeaders): ConditionalHeaders {
  * tag of the coding this request would get (API.md: compression).
  */
 export function decideRead(target: ReadTarget, method: string, headers: IncomingHttpHeaders): ReadDecision {
-  const revalidated = revalidatedAsSent(target, headers)
+  const coding = codingFor(target, headers)
+  const revalidated = revalidatedAsSent(target, headers, coding)
   if (revalidated !== undefined) return { outcome: 'not-modified', etag: revalidated, lastModified: lastModifiedField(target.lastModified) }
-  return decideReadInFull(target, method, headers)
+  return decideByPreconditions(target, method, headers, coding)
 }
 
 /**
@@ -85,13 +86,22 @@ export function decideRead(target: ReadTarget, method: string, headers: Incoming
  * on generated requests); it is exported for them.
  */
 export function decideReadInFull(target: ReadTarget, method: string, headers: IncomingHttpHeaders): ReadDecision {
+  return decideByPreconditions(target, method, headers, codingFor(target, headers))
+}
+
+/** The coding `target` is sent in to this request: undefined for identity, and for persons. */
+function codingFor(target: ReadTarget, headers: IncomingHttpHeaders): ContentCoding | undefined {
+  return target.coded ? negotiateCoding(headers['accept-encoding']) : undefined
+}
+
+/** The decision from every conditional field, in RFC 9110 §13.2.2 order, for a request getting `coding`. */
+function decideByPreconditions(target: ReadTarget, method: string, headers: IncomingHttpHeaders, coding: ContentCoding | undefined): ReadDecision {
   const decision = evaluatePreconditions({
     method,
     headers: conditionalHeaders(headers),
     current: currentValidators(target.etag, target.lastModified),
   })
   if (decision.outcome === 'precondition-failed') return { outcome: 'precondition-failed', decision }
-  const coding = target.coded ? negotiateCoding(headers['accept-encoding']) : undefined
   const etag = formatEntityTag(codedEtag(target.etag, coding))
   if (decision.outcome === 'not-modified') {
     return { outcome: 'not-modified', etag, lastModified: lastModifiedField(target.lastModified) }
@@ -102,18 +112,18 @@ export function decideReadInFull(target: ReadTarget, method: string, headers: In
 
 /**
  * The request nearly every cache and client sends to revalidate: `If-None-Match` with exactly the
- * tag it was given for the coding it gets again (the field value the 304's ETag will be). Returns
- * that field value, or undefined for every other request, which evaluatePreconditions decides.
+ * tag it was given for the coding it gets again, `coding` (the field value the 304's ETag will
+ * be). Returns that field value, or undefined for every other request, which
+ * evaluatePreconditions decides.
  * The same answer, found sooner: with neither If-Match nor If-Unmodified-Since, RFC 9110 §13.2.2
  * goes straight to If-None-Match (step 3), which the current strong tag, in any coding, fails: a
  * 304 for GET and HEAD, carrying the tag of the coding this request gets, the very one it sent.
  * On the path of every 304 the general decision's parsing and objects cost about a microsecond a
  * request (docs/performance.md).
  */
-function revalidatedAsSent(target: ReadTarget, headers: IncomingHttpHeaders): string | undefined {
+function revalidatedAsSent(target: ReadTarget, headers: IncomingHttpHeaders, coding: ContentCoding | undefined): string | undefined {
   const ifNoneMatch = headers['if-none-match']
   if (ifNoneMatch === undefined || target.etag.weak) return undefined
   if (headers['if-match'] !== undefined || headers['if-unmodified-since'] !== undefined) return undefined
-  const coding = target.coded ? negotiateCoding(headers['accept-encoding']) : undefined
   return isExactlyStrongTag(ifNoneMatch, target.etag.opaque, codingSuffix(coding)) ? ifNoneMatch : undefined
 }
