@@ -233,7 +233,7 @@ async function main(): Promise<void> {
   }
   const cache = new Map<string, Promise<RunningProcess>>()
   let database: BenchDatabase | undefined
-  /** Starts a server the first time a section needs it, and keeps it for the run. */
+  /** Starts a server the first time a section needs it, and keeps it until that section is done. */
   const server = (key: string, start: () => Promise<RunningProcess>): Promise<RunningProcess> => {
     let pending = cache.get(key)
     if (pending === undefined) {
@@ -281,11 +281,12 @@ async function main(): Promise<void> {
   let compression: CompressionResult | undefined
   const sectionSeconds: Record<string, number> = {}
   let sectionStarted = Date.now()
-  /** Notes how long the part just finished took (servers it started and seeded included). */
-  // every server stops with the section that started it (a later section starts its own again):
-  // an idle Node server still wakes every 10 ms (prom-client's event-loop delay monitor), and
-  // idle servers left on CPU 0 from earlier sections made the servers measured later pay up to
-  // 40 % more CPU per request
+  /**
+   * Notes how long the part just finished took (servers it started and seeded included), and
+   * stops its servers; a later section starts its own again. An idle Node server still wakes
+   * every 10 ms (prom-client's event-loop delay monitor), and idle servers left on CPU 0 from
+   * earlier sections made the servers measured later pay up to 40 % more CPU per request.
+   */
   const done = async (section: Section): Promise<void> => {
     sectionSeconds[section] = Math.round((Date.now() - sectionStarted) / 1000)
     log(`  (${section}: ${sectionSeconds[section]} s)`)
