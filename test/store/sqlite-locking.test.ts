@@ -6,6 +6,9 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { StoreUnavailableError, type PersonStore, type StoredPerson, type WriteResult } from '../../src/store/person-store.js'
 import { SqliteInUseError, SqlitePersonStore } from '../../src/store/sqlite/sqlite-person-store.js'
@@ -13,6 +16,8 @@ import { TEST_DRIVERS, type TestDatabase, type TestDriver } from '../helpers/tes
 
 const SQLITE: TestDriver | undefined = TEST_DRIVERS.find((driver) => driver.name === 'sqlite')
 const SKIP = SQLITE === undefined ? 'IFMATCH_TEST_DRIVERS leaves SQLite out' : false
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 // the second open waits this long for the lock before it gives up: short, so the refusal is quick
 const SHORT_BUSY_TIMEOUT_MS = 200
@@ -51,6 +56,24 @@ async function exclusiveWithFailingTrigger(): Promise<{ database: TestDatabase; 
   await migrate.close()
   addFailingTrigger(fileOf(database))
   return { database, first }
+}
+
+/**
+ * Starts another process that opens `file` (new, in SQLite's first journal mode), takes its write
+ * lock with BEGIN IMMEDIATE, and commits and exits `holdMs` later; resolves once the lock is held.
+ */
+async function holdWriteLock(file: string, holdMs: number): Promise<{ exited: Promise<unknown> }> {
+  const code = `
+    const db = new (require('better-sqlite3'))(process.argv[1])
+    db.exec('BEGIN IMMEDIATE')
+    db.exec('CREATE TABLE IF NOT EXISTS held (id INTEGER)')
+    process.stdout.write('held\\n')
+    setTimeout(() => { db.exec('COMMIT'); db.close() }, Number(process.argv[2]))`
+  const child = spawn(process.execPath, ['-e', code, file, String(holdMs)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = once(child, 'exit')
+  const held = await Promise.race([once(child.stdout!, 'data').then(() => true), exited.then(() => false)])
+  assert.ok(held, 'the writer process took its lock')
+  return { exited }
 }
 
 function assertUnavailable(read: () => unknown, what: string): void {
@@ -121,6 +144,42 @@ describe('SQLite locking', { skip: SKIP }, () => {
         await database.cleanup()
       }
     })
+  })
+
+  describe('a new file that another process is writing when a store opens it', () => {
+    // SQLite turns a file to WAL mode by reading its header, then upgrading to a write lock, and
+    // does not wait for that upgrade: a process starting beside another on the same new file (as
+    // --workers N does) was refused at once. Here the other process is a plain writer in the
+    // file's first journal mode, holding its write lock for HOLD_MS.
+    const HOLD_MS = 300
+    for (const locking of ['exclusive', 'shared'] as const) {
+      it(`waits for the writer, then opens it in WAL mode (${locking})`, async () => {
+        const database = await SQLITE!.createDatabase({ shared: locking === 'shared' })
+        const file = fileOf(database)
+        const writer = await holdWriteLock(file, HOLD_MS)
+        try {
+          const started = Date.now()
+          const store = SqlitePersonStore.open(file, { locking })
+          try {
+            assert.ok(Date.now() - started >= HOLD_MS / 2, 'the open waited for the writer')
+            mustWrite(await store.create('after-the-writer', 'Opened'))
+          } finally {
+            await store.close()
+          }
+          // read once the store has let go of the file (an exclusive one lets nobody in before)
+          const check = new Database(file, { readonly: true, fileMustExist: true })
+          try {
+            assert.equal(check.pragma('journal_mode', { simple: true }), 'wal')
+            assert.deepEqual(check.prepare('SELECT count(*) AS n FROM held').get(), { n: 0 }, "the writer's table committed")
+          } finally {
+            check.close()
+          }
+        } finally {
+          await writer.exited
+          await database.cleanup()
+        }
+      })
+    }
   })
 
   describe('shared', () => {

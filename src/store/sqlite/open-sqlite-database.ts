@@ -59,13 +59,8 @@ const WAL_AUTOCHECKPOINT_PAGES = 10_000
  */
 export function openSqliteDatabase(path: string, options: SqliteOptions = {}): Database.Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-  const db = new Database(path)
+  const db = openInWalMode(path, options)
   try {
-    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`)
-    // before the first read: in WAL mode the lock is then taken once and held, and the WAL index
-    // lives in this process's memory instead of a shared-memory file
-    if (isExclusive(options)) db.pragma('locking_mode = EXCLUSIVE')
-    db.pragma('journal_mode = WAL')
     db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`)
     db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`)
     migrate(db)
@@ -75,6 +70,50 @@ export function openSqliteDatabase(path: string, options: SqliteOptions = {}): D
     if (isUnavailable(error)) throw new SqliteInUseError(path, { cause: error })
     throw error
   }
+}
+
+/**
+ * A connection to `path` in WAL mode. Turning a new file to WAL mode reads its header under a
+ * shared lock, then upgrades to a write lock; SQLite does not wait for that upgrade (waiting with a
+ * read lock held could deadlock), so when another process is converting or migrating the same new
+ * file at that moment, the pragma fails at once with SQLITE_BUSY. The connection is then closed,
+ * letting go of its shared lock (an exclusive-mode connection would keep it, and stall the other
+ * process's commit), and a new one tries again after a pause of up to 32 ms, until the busy
+ * timeout has passed: processes started together on one new file (`--workers N`, servers on
+ * several hosts) all open it, and of two exclusive ones, one opens it and the other is refused.
+ */
+function openInWalMode(path: string, options: SqliteOptions): Database.Database {
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000
+  const deadline = Date.now() + busyTimeoutMs
+  for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, 32)) {
+    const db = new Database(path)
+    try {
+      db.pragma(`busy_timeout = ${busyTimeoutMs}`)
+      // before the first read: in WAL mode the lock is then taken once and held, and the WAL index
+      // lives in this process's memory instead of a shared-memory file
+      if (isExclusive(options)) db.pragma('locking_mode = EXCLUSIVE')
+      db.pragma('journal_mode = WAL')
+      return db
+    } catch (error) {
+      db.close()
+      if (isBusy(error) && Date.now() + pauseMs <= deadline) {
+        sleep(pauseMs)
+        continue
+      }
+      if (isUnavailable(error)) throw new SqliteInUseError(path, { cause: error })
+      throw error
+    }
+  }
+}
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY')
+}
+
+/** Blocks this thread for `ms`: only while opening, before the process serves anything. */
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 }
 
 /** True when `options` leave this process the file's only user (the default). */
