@@ -19,7 +19,7 @@ import {
   type FeedChange,
   type PersonsMirror,
 } from '../../src/client/client.js'
-import { spawnServer, stopProcess, type ServerProcess } from '../helpers/spawn-server.js'
+import { spawnServer, spawnServers, stopProcess, type ServerProcess } from '../helpers/spawn-server.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
 import { TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
@@ -571,10 +571,7 @@ for (const driver of TEST_DRIVERS) {
 
     before(async () => {
       database = await driver.createDatabase({ shared: true })
-      for (const result of await Promise.allSettled([0, 1].map(() => spawnServer(database.url, [], undefined, database.env)))) {
-        if (result.status === 'fulfilled') processes.push(result.value)
-        else throw result.reason
-      }
+      await spawnServers(database, [[], []], processes)
     })
     after(async () => {
       await Promise.all(processes.map(stopProcess))

@@ -4,9 +4,24 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { after } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** The children spawned by this test file that have not exited yet. */
+const running = new Set<ChildProcess>()
+
+// A server left running keeps this test file's process alive for ever (its pipes hold the event
+// loop), and the whole run with it. Once every test of the file is done, any still running is
+// killed, and the file fails, naming the leak.
+after(() => {
+  const left = [...running]
+  for (const child of left) child.kill('SIGKILL')
+  if (left.length > 0) {
+    throw new Error(`the tests left ${left.length} server process(es) running (pids ${left.map((c) => c.pid).join(', ')}); killed`)
+  }
+})
 
 export interface ServerProcess {
   readonly baseUrl: string
@@ -32,6 +47,8 @@ export async function spawnServer(
     env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  running.add(child)
+  child.once('exit', () => running.delete(child))
   let text = ''
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
     text += chunk
@@ -41,7 +58,10 @@ export async function spawnServer(
   })
   const exited = once(child, 'exit')
   const baseUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server not ready after ${timeoutMs} ms:\n${text}`)), timeoutMs)
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`server not ready after ${timeoutMs} ms (killed):\n${text}`))
+    }, timeoutMs)
     const check = (): void => {
       const match = /"msg":"ifmatch ready"[^\n]*"url":"([^"]+)"/.exec(text) ?? /"url":"([^"]+)"[^\n]*"msg":"ifmatch ready"/.exec(text)
       if (match !== null) {
@@ -66,6 +86,29 @@ export async function spawnServer(
       return code ?? sig
     },
   }
+}
+
+/**
+ * Starts one server per entry of `argsList` on `database`, all at once (concurrent starts on one
+ * new database must not race its migration), and adds each that starts to `started` before any
+ * failure is thrown, so that the caller's `after` stops every process that did start.
+ */
+export async function spawnServers(
+  database: { readonly url: string; readonly env: Readonly<Record<string, string>> },
+  argsList: readonly (readonly string[])[],
+  started: ServerProcess[],
+): Promise<ServerProcess[]> {
+  const results = await Promise.allSettled(argsList.map((args) => spawnServer(database.url, args, undefined, database.env)))
+  const servers: ServerProcess[] = []
+  for (const result of results) {
+    if (result.status === 'fulfilled') {
+      started.push(result.value)
+      servers.push(result.value)
+    }
+  }
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed !== undefined) throw failed.reason
+  return servers
 }
 
 // only to turn a hang into a failure, never to judge speed

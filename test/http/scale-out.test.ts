@@ -7,7 +7,7 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { spawnServer, stopProcess, type ServerProcess } from '../helpers/spawn-server.js'
+import { spawnServers, stopProcess, type ServerProcess } from '../helpers/spawn-server.js'
 import { STALE_PROBLEM } from '../helpers/stale-problem.js'
 import { TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
 
@@ -70,26 +70,11 @@ interface Setup {
   start(database: TestDatabase, started: ServerProcess[]): Promise<readonly [string, string]>
 }
 
-async function spawnAll(database: TestDatabase, argsList: readonly (readonly string[])[], started: ServerProcess[]): Promise<ServerProcess[]> {
-  // started at once on purpose: concurrent starts on one fresh database must not race its migration
-  const results = await Promise.allSettled(argsList.map((args) => spawnServer(database.url, args, undefined, database.env)))
-  const servers: ServerProcess[] = []
-  for (const result of results) {
-    if (result.status === 'fulfilled') {
-      started.push(result.value)
-      servers.push(result.value)
-    }
-  }
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-  if (failed !== undefined) throw failed.reason
-  return servers
-}
-
 const SETUPS: readonly Setup[] = [
   {
     name: 'two server processes on different ports',
     async start(database, started) {
-      const [a, b] = await spawnAll(database, [[], []], started)
+      const [a, b] = await spawnServers(database, [[], []], started)
       assert.notEqual(a!.baseUrl, b!.baseUrl)
       return [a!.baseUrl, b!.baseUrl]
     },
@@ -99,7 +84,7 @@ const SETUPS: readonly Setup[] = [
     async start(database, started) {
       // which worker answers is not observable over HTTP; the same checks must hold whichever does
       // (--workers opens SQLite shared by itself: no SQLITE_LOCKING needed)
-      const [server] = await spawnAll({ ...database, env: {} }, [['--workers', '2']], started)
+      const [server] = await spawnServers({ ...database, env: {} }, [['--workers', '2']], started)
       return [server!.baseUrl, server!.baseUrl]
     },
   },
