@@ -60,20 +60,36 @@ async function exclusiveWithFailingTrigger(): Promise<{ database: TestDatabase; 
 
 /**
  * Starts another process that opens `file` (new, in SQLite's first journal mode), takes its write
- * lock with BEGIN IMMEDIATE, and commits and exits `holdMs` later; resolves once the lock is held.
+ * lock with BEGIN IMMEDIATE, and commits and exits `holdMs` later; resolves once the lock is held,
+ * with the Date.now() at which it committed once it has exited.
  */
-async function holdWriteLock(file: string, holdMs: number): Promise<{ exited: Promise<unknown> }> {
+async function holdWriteLock(file: string, holdMs: number): Promise<{ committedAt: Promise<number> }> {
   const code = `
     const db = new (require('better-sqlite3'))(process.argv[1])
     db.exec('BEGIN IMMEDIATE')
     db.exec('CREATE TABLE IF NOT EXISTS held (id INTEGER)')
     process.stdout.write('held\\n')
-    setTimeout(() => { db.exec('COMMIT'); db.close() }, Number(process.argv[2]))`
+    setTimeout(() => {
+      const at = Date.now()
+      db.exec('COMMIT')
+      db.close()
+      process.stdout.write('committed ' + at + '\\n')
+    }, Number(process.argv[2]))`
   const child = spawn(process.execPath, ['-e', code, file, String(holdMs)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
-  const exited = once(child, 'exit')
-  const held = await Promise.race([once(child.stdout!, 'data').then(() => true), exited.then(() => false)])
+  let output = ''
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk
+  })
+  // 'close', not 'exit': by then everything it wrote has been read
+  const closed = once(child, 'close')
+  const held = await Promise.race([once(child.stdout!, 'data').then(() => true), closed.then(() => false)])
   assert.ok(held, 'the writer process took its lock')
-  return { exited }
+  const committedAt = closed.then(() => {
+    const at = /committed (\d+)/.exec(output)
+    assert.ok(at !== null, `the writer committed: ${output}`)
+    return Number(at[1])
+  })
+  return { committedAt }
 }
 
 function assertUnavailable(read: () => unknown, what: string): void {
@@ -151,7 +167,7 @@ describe('SQLite locking', { skip: SKIP }, () => {
     // does not wait for that upgrade: a process starting beside another on the same new file (as
     // --workers N does) was refused at once. Here the other process is a plain writer in the
     // file's first journal mode, holding its write lock for HOLD_MS.
-    const HOLD_MS = 300
+    const HOLD_MS = 1000
     for (const locking of ['exclusive', 'shared'] as const) {
       it(`waits for the writer, then opens it in WAL mode (${locking})`, async () => {
         const database = await SQLITE!.createDatabase({ shared: locking === 'shared' })
@@ -161,7 +177,7 @@ describe('SQLite locking', { skip: SKIP }, () => {
           const started = Date.now()
           const store = SqlitePersonStore.open(file, { locking })
           try {
-            assert.ok(Date.now() - started >= HOLD_MS / 2, 'the open waited for the writer')
+            assert.ok((await writer.committedAt) >= started, 'the open began while the writer held its lock')
             mustWrite(await store.create('after-the-writer', 'Opened'))
           } finally {
             await store.close()
@@ -175,7 +191,7 @@ describe('SQLite locking', { skip: SKIP }, () => {
             check.close()
           }
         } finally {
-          await writer.exited
+          await writer.committedAt.catch(() => undefined)
           await database.cleanup()
         }
       })
