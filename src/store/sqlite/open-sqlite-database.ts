@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { migrate } from './sqlite-schema.js'
-import { isUnavailable } from './sqlite-unavailable.js'
+import { isBusy, isUnavailable } from './sqlite-unavailable.js'
 
 /** Options for the embedded driver. */
 export interface SqliteOptions {
@@ -59,14 +59,15 @@ const WAL_AUTOCHECKPOINT_PAGES = 10_000
  */
 export function openSqliteDatabase(path: string, options: SqliteOptions = {}): Database.Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-  const db = openInWalMode(path, options)
+  let db: Database.Database | undefined
   try {
+    db = openInWalMode(path, options)
     db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`)
     db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`)
     migrate(db)
     return db
   } catch (error) {
-    db.close()
+    db?.close()
     if (isUnavailable(error)) throw new SqliteInUseError(path, { cause: error })
     throw error
   }
@@ -96,19 +97,10 @@ function openInWalMode(path: string, options: SqliteOptions): Database.Database 
       return db
     } catch (error) {
       db.close()
-      if (isBusy(error) && Date.now() + pauseMs <= deadline) {
-        sleep(pauseMs)
-        continue
-      }
-      if (isUnavailable(error)) throw new SqliteInUseError(path, { cause: error })
-      throw error
+      if (!isBusy(error) || Date.now() + pauseMs > deadline) throw error
+      sleep(pauseMs)
     }
   }
-}
-
-function isBusy(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  return typeof code === 'string' && code.startsWith('SQLITE_BUSY')
 }
 
 /** Blocks this thread for `ms`: only while opening, before the process serves anything. */

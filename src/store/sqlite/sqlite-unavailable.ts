@@ -7,10 +7,18 @@ import { StoreUnavailableError } from '../person-store.js'
 
 /** True for SQLITE_BUSY, SQLITE_LOCKED and better-sqlite3's closed-handle error. */
 export function isUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false
-  const code = (error as { code?: unknown }).code
-  if (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))) return true
+  if (hasCode(error, 'SQLITE_BUSY') || hasCode(error, 'SQLITE_LOCKED')) return true
   return error instanceof TypeError && /database connection is not open/.test(error.message)
+}
+
+/** True for SQLITE_BUSY and its extended codes (SQLITE_BUSY_SNAPSHOT, …): another connection holds a lock. */
+export function isBusy(error: unknown): boolean {
+  return hasCode(error, 'SQLITE_BUSY')
+}
+
+function hasCode(error: unknown, prefix: string): boolean {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined
+  return typeof code === 'string' && code.startsWith(prefix)
 }
 
 /** Runs `body`, turning a failure of the moment (see isUnavailable) into StoreUnavailableError. */
