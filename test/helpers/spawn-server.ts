@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { after } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { settleKeeping } from './settle.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -98,17 +99,12 @@ export async function spawnServers(
   argsList: readonly (readonly string[])[],
   started: ServerProcess[],
 ): Promise<ServerProcess[]> {
-  const results = await Promise.allSettled(argsList.map((args) => spawnServer(database.url, args, undefined, database.env)))
-  const servers: ServerProcess[] = []
-  for (const result of results) {
-    if (result.status === 'fulfilled') {
-      started.push(result.value)
-      servers.push(result.value)
-    }
-  }
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-  if (failed !== undefined) throw failed.reason
-  return servers
+  const { values, failures } = await settleKeeping(
+    argsList.map((args) => spawnServer(database.url, args, undefined, database.env)),
+    started,
+  )
+  if (failures.length > 0) throw failures[0]
+  return values
 }
 
 // only to turn a hang into a failure, never to judge speed

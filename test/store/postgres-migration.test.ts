@@ -11,6 +11,7 @@ import type { PersonStore, StoredPerson } from '../../src/store/person-store.js'
 import { openStore } from '../../src/store/open-store.js'
 import { MIGRATION_LOCK_KEY } from '../../src/store/postgres/postgres-schema.js'
 import { PG_ADMIN_URL, TEST_DRIVERS, pgAdmin, postgresUrl, type TestDatabase } from '../helpers/test-stores.js'
+import { settleKeeping } from '../helpers/settle.js'
 
 const CONCURRENT_STARTS = 6
 // only to turn a hang into a failure; the driver cancels statements after 10 s
@@ -31,17 +32,9 @@ function databaseName(url: string): string {
 
 /** Opens every store at once; closes the ones that opened if any failed, then rethrows. */
 async function openAll(opens: readonly Promise<PersonStore>[], opened: PersonStore[]): Promise<PersonStore[]> {
-  const results = await Promise.allSettled(opens)
-  const stores: PersonStore[] = []
-  for (const result of results) {
-    if (result.status === 'fulfilled') {
-      opened.push(result.value)
-      stores.push(result.value)
-    }
-  }
-  const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
-  assert.equal(failures.length, 0, `${failures.length} of ${results.length} opens failed: ${failures.map((f) => String(f.reason)).join('; ')}`)
-  return stores
+  const { values, failures } = await settleKeeping(opens, opened)
+  assert.equal(failures.length, 0, `${failures.length} of ${opens.length} opens failed: ${failures.map(String).join('; ')}`)
+  return values
 }
 
 async function closeAll(stores: PersonStore[]): Promise<void> {
