@@ -153,7 +153,7 @@ export class ServiceMetrics {
     })
     this.storeSeconds = new Histogram({
       name: 'ifmatch_store_operation_duration_seconds',
-      help: 'Time of each store call, by operation and outcome (ok, or error: it threw). The validator reads of the read fast path (304s and cached 200s answered before routing) are not timed.',
+      help: "Time of each store call, by operation and outcome (ok, or error: it threw). SQLite's validator reads on the read fast path (304s and cached 200s answered before routing) are not timed; PostgreSQL's are.",
       labelNames: ['operation', 'outcome'],
       buckets: STORE_BUCKETS,
       registers,
