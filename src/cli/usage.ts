@@ -15,7 +15,7 @@ Options (each overrides its environment variable):
                       sqlite:PATH           an embedded SQLite file, created if absent
                       postgres://USER@HOST:PORT/DB   a PostgreSQL database shared by any number of processes
   --workers N       server processes on this machine, one port (WORKERS, default 1)
-  --pool-size N     PostgreSQL connections per process (DATABASE_POOL_SIZE, default 10)
+  --pool-size N     PostgreSQL pool connections per process (DATABASE_POOL_SIZE, default 10)
   --cors-origins LIST
                     origins whose scripts may call the API: comma-separated, or *
                                                       (CORS_ORIGINS, default none: CORS off)

@@ -16,6 +16,7 @@ import {
   type WriteResult,
 } from '../person-store.js'
 import { GatheredReads } from './gathered-reads.js'
+import { CLOSED_MESSAGE, PipelinedConnection } from './pipelined-connection.js'
 import { PostgresChangeListener } from './postgres-change-listener.js'
 import { MIGRATIONS, MIGRATION_LOCK_KEY, SCHEMA_VERSION } from './postgres-schema.js'
 
@@ -51,6 +52,13 @@ interface ChangeRow {
 const META_KEY = 1
 // ids in one gathered validator statement
 const MAX_GATHERED_IDS = 500
+// gathered statements of each kind in flight at once on the validator connection: enough that one
+// is being written while others are answered; more only make each smaller (2, 5 and 10 measured
+// within noise of each other)
+const PIPELINED_STATEMENTS = 4
+
+/** The application_name of the connection that reads validators, as pg_stat_activity shows it. */
+export const VALIDATORS_APPLICATION_NAME = 'ifmatch-validators'
 
 interface MetaRow {
   revision: string
@@ -79,6 +87,22 @@ function toPerson(row: PersonRow): StoredPerson {
   return { id: row.person_id, name: row.person_name, changedAt: Number(row.change_date), version: Number(row.version) }
 }
 
+// what pg says of a connection that is gone or could not be made: the pool's words, then a
+// single client's (the validator connection's: its connect timeout, and a statement asked of it
+// once closed)
+const UNAVAILABLE_MESSAGE = new RegExp(
+  [
+    'Connection terminated',
+    'timeout exceeded when trying to connect',
+    'Query read timeout',
+    'Client has encountered a connection error',
+    'Cannot use a pool after calling end',
+    '^timeout expired$',
+    `^${CLOSED_MESSAGE}$`,
+  ].join('|'),
+  'i',
+)
+
 // SQLSTATE classes 08 (connection), 53 (resources), 57P (operator intervention: shutdown, …) and
 // socket errors are conditions of the moment, answered 503; anything else is a bug
 function isUnavailable(error: unknown): boolean {
@@ -87,9 +111,7 @@ function isUnavailable(error: unknown): boolean {
   if (typeof code === 'string' && (/^(08|53|57P)/.test(code) || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|AI_AGAIN)$/.test(code))) {
     return true
   }
-  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Cannot use a pool after calling end/i.test(
-    error.message,
-  )
+  return UNAVAILABLE_MESSAGE.test(error.message)
 }
 
 /**
@@ -101,30 +123,29 @@ export class PostgresPersonStore implements PersonStore {
   readonly driver = 'postgres'
 
   // the validator reads of concurrent requests, one statement for many (gathered-reads.ts says
-  // why each is still its request's own read). Each kind takes at most half the pool: reads of
-  // one kind alone leave the other half to writes; with both kinds busy a write queues for the
-  // first statement to finish, a few hundred µs, as it would behind any query
+  // why each is still its request's own read), sent on a connection of their own in pipeline mode
+  // (pipelined-connection.ts), so that they take no connection of the pool from the writes
   private readonly validators: GatheredReads<string, PersonValidator>
   private readonly collection: GatheredReads<typeof META_KEY, CollectionValidator>
 
   private constructor(
     private readonly pool: pg.Pool,
+    private readonly validatorConnection: PipelinedConnection,
     readonly epoch: string,
     private readonly listener: PostgresChangeListener,
   ) {
-    const maxInFlight = Math.max(1, Math.floor(pool.options.max / 2))
-    this.validators = new GatheredReads((ids) => this.readValidators(ids), { maxInFlight, maxKeys: MAX_GATHERED_IDS })
-    this.collection = new GatheredReads(() => this.readMeta(), { maxInFlight, maxKeys: 1 })
+    this.validators = new GatheredReads((ids) => this.readValidators(ids), { maxInFlight: PIPELINED_STATEMENTS, maxKeys: MAX_GATHERED_IDS })
+    this.collection = new GatheredReads(() => this.readMeta(), { maxInFlight: PIPELINED_STATEMENTS, maxKeys: 1 })
   }
 
   /** Connects, creates or migrates the schema (one process at a time), and reads the epoch. */
   static async open(url: string, options: PostgresOptions = {}): Promise<PostgresPersonStore> {
-    const pool = new pg.Pool({
+    const connection: pg.ClientConfig = {
       connectionString: url,
-      max: options.poolSize ?? 10,
       connectionTimeoutMillis: options.connectionTimeoutMs ?? 3000,
       statement_timeout: options.statementTimeoutMs ?? 4000,
-      // a timed-out query fails its client, which pool.query() then discards
+      // a timed-out query fails its connection: the pool discards it, and the validator
+      // connection is made again for the next read
       query_timeout: options.queryTimeoutMs ?? 5000,
       // notice a dead peer on an idle connection too
       keepAlive: true,
@@ -133,7 +154,8 @@ export class PostgresPersonStore implements PersonStore {
       // statement sees what earlier writers committed, whatever default the server was configured
       // with. Set at connection start-up, so it needs no query racing the first one.
       options: '-c default_transaction_isolation=read\\ committed',
-    })
+    }
+    const pool = new pg.Pool({ ...connection, max: options.poolSize ?? 10 })
     // an idle connection that the server drops must not crash the process; the pool replaces it
     pool.on('error', () => {})
     try {
@@ -143,7 +165,7 @@ export class PostgresPersonStore implements PersonStore {
         ...(options.changesRecheckMs === undefined ? {} : { recheckMs: options.changesRecheckMs }),
         ...(options.connectionTimeoutMs === undefined ? {} : { connectionTimeoutMs: options.connectionTimeoutMs }),
       })
-      return new PostgresPersonStore(pool, epoch, listener)
+      return new PostgresPersonStore(pool, new PipelinedConnection({ ...connection, application_name: VALIDATORS_APPLICATION_NAME }), epoch, listener)
     } catch (error) {
       await pool.end().catch(() => {})
       if (isUnavailable(error)) throw new StoreUnavailableError('PostgreSQL is unavailable', { cause: error })
@@ -157,7 +179,7 @@ export class PostgresPersonStore implements PersonStore {
 
   private async readValidators(ids: readonly string[]): Promise<ReadonlyMap<string, PersonValidator>> {
     // named: each connection parses and plans it once
-    const { rows } = await this.query<{ person_id: string; version: string; change_date: string }>({
+    const { rows } = await this.validatorQuery<{ person_id: string; version: string; change_date: string }>({
       name: 'ifmatch_validators',
       text: 'SELECT person_id, version, change_date FROM persons WHERE person_id = ANY($1::text[])',
       values: [ids],
@@ -177,7 +199,10 @@ export class PostgresPersonStore implements PersonStore {
   }
 
   private async readMeta(): Promise<ReadonlyMap<typeof META_KEY, CollectionValidator>> {
-    const { rows } = await this.query<MetaRow>({ name: 'ifmatch_collection', text: 'SELECT revision, changed_at, horizon FROM ifmatch_meta WHERE id = 1' })
+    const { rows } = await this.validatorQuery<MetaRow>({
+      name: 'ifmatch_collection',
+      text: 'SELECT revision, changed_at, horizon FROM ifmatch_meta WHERE id = 1',
+    })
     return new Map([[META_KEY, toCollection(rows[0]!)]])
   }
 
@@ -272,16 +297,27 @@ export class PostgresPersonStore implements PersonStore {
 
   async close(): Promise<void> {
     await this.listener.stop()
+    await this.validatorConnection.end()
     if (!this.pool.ended) await this.pool.end()
   }
 
-  private async query<R extends pg.QueryResultRow>(text: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>> {
-    try {
-      return await (typeof text === 'string' ? this.pool.query<R>(text, values) : this.pool.query<R>(text))
-    } catch (error) {
-      if (isUnavailable(error)) throw new StoreUnavailableError('PostgreSQL is unavailable', { cause: error })
-      throw error
-    }
+  private query<R extends pg.QueryResultRow>(text: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    return unavailableAsStoreError(typeof text === 'string' ? this.pool.query<R>(text, values) : this.pool.query<R>(text))
+  }
+
+  // a gathered validator read, on the validator connection
+  private validatorQuery<R extends pg.QueryResultRow>(statement: pg.QueryConfig): Promise<pg.QueryResult<R>> {
+    return unavailableAsStoreError(this.validatorConnection.query<R>(statement))
+  }
+}
+
+/** `answer`, with the errors of an unavailable database turned into StoreUnavailableError. */
+async function unavailableAsStoreError<T>(answer: Promise<T>): Promise<T> {
+  try {
+    return await answer
+  } catch (error) {
+    if (isUnavailable(error)) throw new StoreUnavailableError('PostgreSQL is unavailable', { cause: error })
+    throw error
   }
 }
 
