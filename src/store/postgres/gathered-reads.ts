@@ -15,7 +15,7 @@
  * check phase of the event loop (setImmediate), so the requests read from the sockets in one
  * loop iteration share a statement; keys asked while every slot is busy wait for the first slot
  * to come back, and then all go together. Under no load a read waits for nothing but the
- * iteration it arrived in; under load, the statements grow instead of the queue of connections.
+ * iteration it arrived in; under load, the statements grow instead of their number.
  */
 
 /** Runs one statement for `keys` (each once) and returns what it found, by key. */
@@ -27,7 +27,7 @@ interface Waiter<V> {
 }
 
 export interface GatheredReadsOptions {
-  /** The most statements in flight at once (each holds a pooled connection while it runs). */
+  /** The most statements in flight at once (on PostgreSQL, pipelined on the validator connection). */
   readonly maxInFlight: number
   /** The most keys in one statement; more wait for the next. */
   readonly maxKeys: number
