@@ -153,7 +153,7 @@ export class ServiceMetrics {
     })
     this.storeSeconds = new Histogram({
       name: 'ifmatch_store_operation_duration_seconds',
-      help: "Time of each store call, by operation and outcome (ok, or error: it threw). SQLite's validator reads on the read fast path (304s and cached 200s answered before routing) are not timed; PostgreSQL's are.",
+      help: 'Time of each store call, by operation and outcome (ok, or error: it threw). Validator reads the read fast path (304s and cached 200s answered before routing) makes synchronously are not timed; those it awaits (a round trip to the database) are.',
       labelNames: ['operation', 'outcome'],
       buckets: STORE_BUCKETS,
       registers,
