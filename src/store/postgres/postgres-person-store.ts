@@ -103,12 +103,13 @@ const UNAVAILABLE_MESSAGE = new RegExp(
   'i',
 )
 
-// SQLSTATE classes 08 (connection), 53 (resources), 57P (operator intervention: shutdown, …) and
-// socket errors are conditions of the moment, answered 503; anything else is a bug
+// SQLSTATE classes 08 (connection), 53 (resources), 57P (operator intervention: shutdown, …),
+// 57014 (a statement cancelled: it outlived statement_timeout, waiting for a lock or a busy server)
+// and socket errors are conditions of the moment, answered 503; anything else is a bug
 function isUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false
   const code = (error as { code?: unknown }).code
-  if (typeof code === 'string' && (/^(08|53|57P)/.test(code) || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|AI_AGAIN)$/.test(code))) {
+  if (typeof code === 'string' && (/^(08|53|57P|57014$)/.test(code) || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|AI_AGAIN)$/.test(code))) {
     return true
   }
   return UNAVAILABLE_MESSAGE.test(error.message)
