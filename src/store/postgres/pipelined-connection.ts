@@ -50,6 +50,8 @@ export class PipelinedConnection {
 
   private connect(): Promise<pg.Client> {
     const client = new pg.Client({ ...this.config, pipeline: true })
+    // assigned below; declared first so that drop() can never meet it uninitialised
+    let making: Promise<pg.Client> | undefined
     let failed = false
     // a connection that failed is dropped at once, so that the next statement makes a new one;
     // pg itself fails the statements in flight on it
@@ -63,7 +65,7 @@ export class PipelinedConnection {
     // an 'error' with no listener would end the process
     client.on('error', drop)
     client.on('end', drop)
-    const making = client.connect().then(
+    making = client.connect().then(
       () => {
         if (this.making === making && !failed) {
           this.ready = client
