@@ -2,8 +2,8 @@
  * PipelinedConnection (src/store/postgres/pipelined-connection.ts), against a real PostgreSQL:
  * statements asked at once all go on one connection and each gets its own answer (that they are
  * written without waiting is node-postgres' pipeline mode; what it saves is measured by
- * `npm run bench`), a failing statement fails alone, a connection the server ended is made again for the
- * next statement, and nothing is asked after end().
+ * `npm run bench`), a failing statement fails alone, a connection the server ended or that could
+ * not be made is made again for the next statement, and nothing is asked after end().
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
