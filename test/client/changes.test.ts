@@ -21,7 +21,7 @@ import {
 } from '../../src/client/client.js'
 import { spawnServer, spawnServers, stopProcess, type ServerProcess } from '../helpers/spawn-server.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
-import { TcpProxy } from '../helpers/tcp-proxy.js'
+import { proxyToDatabase, TcpProxy, throughProxy } from '../helpers/tcp-proxy.js'
 import { TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
 import { recordWire, type WireLog } from '../helpers/wire-log.js'
 
@@ -501,12 +501,8 @@ for (const driver of TEST_DRIVERS) {
 
       before(async () => {
         database = await driver.createDatabase()
-        const direct = new URL(database.url)
-        dbProxy = await TcpProxy.start({ host: direct.hostname, port: Number(direct.port || 5432) })
-        const viaProxy = new URL(database.url)
-        viaProxy.hostname = '127.0.0.1'
-        viaProxy.port = String(dbProxy.port)
-        server = await spawnServer(viaProxy.toString())
+        dbProxy = await proxyToDatabase(database.url)
+        server = await spawnServer(throughProxy(database.url, dbProxy))
       })
       after(async () => {
         controller?.abort()

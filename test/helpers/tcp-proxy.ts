@@ -113,3 +113,17 @@ export class TcpProxy {
     this.pairs.delete(pair)
   }
 }
+
+/** A TCP proxy in front of the PostgreSQL server of `databaseUrl`. */
+export function proxyToDatabase(databaseUrl: string): Promise<TcpProxy> {
+  const target = new URL(databaseUrl)
+  return TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) })
+}
+
+/** `databaseUrl` with its host and port those of `proxy`: the same database, reached through it. */
+export function throughProxy(databaseUrl: string, proxy: TcpProxy): string {
+  const viaProxy = new URL(databaseUrl)
+  viaProxy.hostname = '127.0.0.1'
+  viaProxy.port = String(proxy.port)
+  return viaProxy.toString()
+}

@@ -11,7 +11,7 @@ import pg from 'pg'
 import { sample } from '../helpers/prometheus.js'
 import { spawnServer, stopProcess, type ServerProcess } from '../helpers/spawn-server.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
-import { TcpProxy } from '../helpers/tcp-proxy.js'
+import { proxyToDatabase, throughProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 import { PG_ADMIN_URL, TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
 
 // only to turn a hang into a failure, never to judge speed
@@ -114,20 +114,6 @@ async function untilAvailable(baseUrl: string, path: string): Promise<{ answer: 
   assert.fail(`still 503 after ${RECOVERY_ATTEMPTS} attempts`)
 }
 
-/** A TCP proxy in front of the PostgreSQL server of `databaseUrl`. */
-async function proxyTo(databaseUrl: string): Promise<TcpProxy> {
-  const target = new URL(databaseUrl)
-  return TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) })
-}
-
-/** `databaseUrl` with its host and port those of `proxy`. */
-function throughProxy(databaseUrl: string, proxy: TcpProxy): string {
-  const viaProxy = new URL(databaseUrl)
-  viaProxy.hostname = '127.0.0.1'
-  viaProxy.port = String(proxy.port)
-  return viaProxy.toString()
-}
-
 function assertAlive(server: ServerProcess): void {
   assert.equal(server.child.exitCode, null, `the server process exited:\n${server.output()}`)
   assert.equal(server.child.signalCode, null, `the server process was killed:\n${server.output()}`)
@@ -155,7 +141,7 @@ describe('PostgreSQL going away', () => {
 
     before(async () => {
       database = await postgres.createDatabase()
-      proxy = await proxyTo(database.url)
+      proxy = await proxyToDatabase(database.url)
       server = await spawnServer(throughProxy(database.url, proxy), ['--pool-size', String(POOL_SIZE)])
     })
 
@@ -213,7 +199,7 @@ describe('PostgreSQL going away', () => {
 
     before(async () => {
       database = await postgres.createDatabase()
-      proxy = await proxyTo(database.url)
+      proxy = await proxyToDatabase(database.url)
       server = await spawnServer(throughProxy(database.url, proxy), ['--pool-size', String(POOL_SIZE)])
       etag = await createPerson(server.baseUrl, 'eve', 'Eve')
     })

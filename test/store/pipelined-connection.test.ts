@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import pg from 'pg'
 import { CLOSED_MESSAGE, PipelinedConnection } from '../../src/store/postgres/pipelined-connection.js'
-import { TcpProxy } from '../helpers/tcp-proxy.js'
+import { proxyToDatabase, throughProxy } from '../helpers/tcp-proxy.js'
 import { PG_ADMIN_URL, TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
 
 const postgres = TEST_DRIVERS.find((d) => d.name === 'postgres')
@@ -128,12 +128,8 @@ describe('PipelinedConnection', () => {
   })
 
   it('fails a statement when the connection cannot be made, and makes it for a later one', async () => {
-    const target = new URL(database.url)
-    const proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) })
-    const viaProxy = new URL(database.url)
-    viaProxy.hostname = '127.0.0.1'
-    viaProxy.port = String(proxy.port)
-    const pipelined = new PipelinedConnection({ connectionString: viaProxy.toString(), connectionTimeoutMillis: 1000 })
+    const proxy = await proxyToDatabase(database.url)
+    const pipelined = new PipelinedConnection({ connectionString: throughProxy(database.url, proxy), connectionTimeoutMillis: 1000 })
     try {
       await proxy.close()
       // nothing listens: refused at once
