@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import assert from 'node:assert/strict'
+import { it } from 'node:test'
 import pg from 'pg'
 import type { PersonStore } from '../../src/store/person-store.js'
 import { openStore, type StoreOptions } from '../../src/store/open-store.js'
@@ -64,6 +66,18 @@ const sqlite: TestDriver = {
  * database is a new database on it, dropped by `cleanup`.
  */
 export const PG_ADMIN_URL = process.env.PG_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+
+/**
+ * The one test of a PostgreSQL-only suite when PostgreSQL is not in TEST_DRIVERS: it fails when
+ * CI=true (CI must test PostgreSQL), and elsewhere says loudly that `what` did NOT run.
+ */
+export function itReportsPostgresNotTested(what: string): void {
+  it('is NOT tested: PostgreSQL is not in TEST_DRIVERS (a failure when CI=true)', () => {
+    const why = `PostgreSQL at ${PG_ADMIN_URL} is not in TEST_DRIVERS (not answering, or IFMATCH_TEST_DRIVERS excludes it)`
+    if (process.env.CI === 'true') assert.fail(`${why}: CI=true must test PostgreSQL`)
+    process.stderr.write(`\n!!! ${why}: ${what} did NOT run\n\n`)
+  })
+}
 
 /** The URL of database `name` on the PG_ADMIN_URL server. */
 export function postgresUrl(name: string): string {
