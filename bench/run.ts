@@ -719,6 +719,14 @@ function goals(report: Report): string[] {
       GOALS.overFastify304,
       cpuRatio(cell('peers', w), IFMATCH, FASTIFY),
     )
+    // what the goal above can be on this machine: no server on node:http answers faster than the
+    // ceiling, which routes, reads and counts nothing
+    const bound = versus(cell('peers', w), CEILING, FASTIFY)
+    if (bound !== undefined)
+      out.push(
+        `| ${w}: the ceiling's own ÷ Fastify + @fastify/etag, the most a server on node:http can reach here | ${fmt(bound.ratio)} (${list(bound.rounds)}) | ` +
+          `${bound.ratio >= GOALS.overFastify304 ? 'room for the goal' : '**no room for the goal**'} | ${fmt(cpuRatio(cell('peers', w), CEILING, FASTIFY))} |`,
+      )
     add(
       `${w} ≥ ${GOALS.overCeiling304} of the ceiling`,
       versus(cell('peers', w), IFMATCH, CEILING),
