@@ -86,6 +86,11 @@ export function postgresUrl(name: string): string {
   return url.toString()
 }
 
+/** The name of the database `url` names: the inverse of postgresUrl. */
+export function databaseName(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.slice(1))
+}
+
 /** Runs one statement on the admin database. */
 export async function pgAdmin(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 3000 })

@@ -12,7 +12,7 @@ import { sample } from '../helpers/prometheus.js'
 import { spawnServer, stopProcess, type ServerProcess } from '../helpers/spawn-server.js'
 import { startServer, type RunningServer } from '../helpers/start-server.js'
 import { proxyToDatabase, throughProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
-import { itReportsPostgresNotTested, PG_ADMIN_URL, TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
+import { databaseName, itReportsPostgresNotTested, PG_ADMIN_URL, TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
 
 // only to turn a hang into a failure, never to judge speed
 const REQUEST_TIMEOUT_MS = 10_000
@@ -270,7 +270,7 @@ describe('PostgreSQL going away', () => {
       const warm = await Promise.all(Array.from({ length: POOL_SIZE * 2 }, () => call(baseUrl, 'GET', '/persons/ann')))
       for (const answer of warm) assert.equal(answer.status, 200)
 
-      const name = new URL(database!.url).pathname.slice(1)
+      const name = databaseName(database!.url)
       const terminated = await admin!.query<{ ok: boolean }>(
         'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
         [name],

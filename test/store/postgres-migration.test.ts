@@ -10,7 +10,7 @@ import pg from 'pg'
 import type { PersonStore, StoredPerson } from '../../src/store/person-store.js'
 import { openStore } from '../../src/store/open-store.js'
 import { MIGRATION_LOCK_KEY } from '../../src/store/postgres/postgres-schema.js'
-import { itReportsPostgresNotTested, TEST_DRIVERS, pgAdmin, postgresUrl, type TestDatabase } from '../helpers/test-stores.js'
+import { databaseName, itReportsPostgresNotTested, TEST_DRIVERS, pgAdmin, postgresUrl, type TestDatabase } from '../helpers/test-stores.js'
 import { settleKeeping } from '../helpers/settle.js'
 
 const CONCURRENT_STARTS = 6
@@ -24,10 +24,6 @@ async function mustCreate(store: PersonStore, id: string, name: string): Promise
   const result = await store.create(id, name)
   assert.ok(result.ok, `create ${id} failed: ${JSON.stringify(result)}`)
   return result.person
-}
-
-function databaseName(url: string): string {
-  return decodeURIComponent(new URL(url).pathname.slice(1))
 }
 
 /** Opens every store at once; closes the ones that opened if any failed, then rethrows. */

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs'
 import pg from 'pg'
 import { openStore } from '../../src/store/open-store.js'
 import { VALIDATORS_APPLICATION_NAME } from '../../src/store/postgres/postgres-person-store.js'
-import { itReportsPostgresNotTested, PG_ADMIN_URL, TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
+import { databaseName, itReportsPostgresNotTested, PG_ADMIN_URL, TEST_DRIVERS, type TestDatabase } from '../helpers/test-stores.js'
 
 const postgres = TEST_DRIVERS.find((d) => d.name === 'postgres')
 
@@ -40,7 +40,7 @@ describe('PostgreSQL through its Unix socket', () => {
     await database?.cleanup()
   })
 
-  const name = (): string => new URL(database.url).pathname.slice(1)
+  const name = (): string => databaseName(database.url)
   const user = (): string => new URL(PG_ADMIN_URL).username || 'postgres'
 
   for (const [id, form, url] of [
