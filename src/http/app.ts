@@ -147,6 +147,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
     closeConnectionsWhenIdle(app)
     done()
   })
+  // the store outlives the app (its owner closes it): this app's metrics stop hearing of its statements
+  app.addHook('onClose', (_instance, done) => {
+    store.detach()
+    done()
+  })
   if (options.tombstoneRetentionMs !== undefined) purgeTombstonesEvery(app, store, options.tombstoneRetentionMs)
 
   // a request the fast path handed over after its awaited validator read failed is answered with

@@ -91,6 +91,9 @@ export type WriteResult =
 
 export type DeleteResult = { readonly ok: true } | { readonly ok: false; readonly reason: 'not-found' | 'version-mismatch' }
 
+/** Told of one finished statement of gathered reads: which reads it answered, whether it failed, how long it took (s). */
+export type GatheredReadObserver = (operation: 'readValidator' | 'readCollectionValidator', outcome: 'ok' | 'error', seconds: number) => void
+
 /**
  * A person store. Every write bumps one store-wide revision inside the same transaction, and that
  * revision becomes the written person's version: versions are never reused, not after delete and
@@ -103,6 +106,15 @@ export interface PersonStore {
   readonly driver: 'sqlite' | 'postgres'
   /** The validator reads without a promise, for a driver that can answer them at once; else absent. */
   readonly immediate?: ImmediateReads | undefined
+
+  /**
+   * Present on a driver that answers the awaited validator reads of concurrent requests from
+   * shared statements (PostgreSQL: gathered-reads.ts). Tells `observer` of each such statement
+   * once, as it finishes, until the returned function is called. A caller that times store calls
+   * times these reads through this, per statement, instead of per call (instrumented-person-store.ts
+   * says why).
+   */
+  observeGatheredReads?(observer: GatheredReadObserver): Unwatch
 
   /** The validator only (for 304/412 decisions), or undefined when absent. */
   readValidator(id: string): Promise<PersonValidator | undefined>

@@ -118,4 +118,34 @@ describe('GatheredReads', () => {
     statements[1]!.answer({ a: 1 })
     assert.equal(await later, 1)
   })
+
+  it('tells its observers of each statement once, after its reads have their answers, and stops when asked', async () => {
+    const { reads, statements } = gathered(2)
+    const told: string[] = []
+    const stop = reads.observe((outcome, seconds) => {
+      assert.ok(seconds >= 0 && seconds < 10)
+      told.push(outcome)
+    })
+    const answered: string[] = []
+    const first = [reads.read('a'), reads.read('b')].map((read) => read.then(() => answered.push('read')))
+    await nextTurn()
+    assert.deepEqual(told, [], 'nothing told before the statement finishes')
+    statements[0]!.answer({ a: 1 })
+    await Promise.all(first)
+    assert.deepEqual(told, ['ok'], 'one statement, told once for its two reads')
+
+    const failed = reads.read('c')
+    await nextTurn()
+    statements[1]!.fail(new Error('the database is unavailable'))
+    await assert.rejects(failed)
+    assert.deepEqual(told, ['ok', 'error'])
+
+    stop()
+    const unobserved = reads.read('a')
+    await nextTurn()
+    statements[2]!.answer({ a: 1 })
+    assert.equal(await unobserved, 1)
+    assert.deepEqual(told, ['ok', 'error'], 'not told once stopped')
+    assert.deepEqual(answered, ['read', 'read'])
+  })
 })

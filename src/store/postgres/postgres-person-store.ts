@@ -6,6 +6,7 @@ import {
   type ChangesRequest,
   type CollectionValidator,
   type DeleteResult,
+  type GatheredReadObserver,
   type StoredChange,
   type Unwatch,
   type PageRequest,
@@ -171,6 +172,16 @@ export class PostgresPersonStore implements PersonStore {
       await pool.end().catch(() => {})
       if (isUnavailable(error)) throw new StoreUnavailableError('PostgreSQL is unavailable', { cause: error })
       throw error
+    }
+  }
+
+  observeGatheredReads(observer: GatheredReadObserver): Unwatch {
+    const stops = [
+      this.validators.observe((outcome, seconds) => observer('readValidator', outcome, seconds)),
+      this.collection.observe((outcome, seconds) => observer('readCollectionValidator', outcome, seconds)),
+    ]
+    return () => {
+      for (const stop of stops) stop()
     }
   }
 
