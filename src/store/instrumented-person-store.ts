@@ -6,7 +6,7 @@
  * untimed: two clock reads would cost as much as the read itself. The gathered validator reads
  * (PostgreSQL, `observeGatheredReads`) are timed by the store once per statement, and each
  * statement is reported as one call of its operation: a statement is the database's work, however
- * many reads it answers, and timing each read with a promise of its own around it cost about 4 %
+ * many reads it answers, and timing each read with a promise of its own around it cost 2 to 4 %
  * of PostgreSQL's 304s a second (docs/performance.md).
  */
 import type {

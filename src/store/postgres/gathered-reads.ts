@@ -19,7 +19,7 @@
  *
  * Timing is per statement (`observe`): a statement is the store's work, and what a read waits
  * before its statement goes is the gathering's. Timing each read instead, with a promise of its
- * own around it, cost about 4 % of PostgreSQL's 304s a second (docs/performance.md).
+ * own around it, cost 2 to 4 % of PostgreSQL's 304s a second (docs/performance.md).
  */
 
 /** Told of one finished statement: whether it failed, and how long it took in seconds. */
@@ -63,7 +63,7 @@ export class GatheredReads<K, V> {
     })
   }
 
-  /** Tells `observer` of every statement that finishes from now on, until the returned function is called. */
+  /** Tells `observer` (which must not throw) of every statement that finishes from now on, until the returned function is called. */
   observe(observer: StatementObserver): () => void {
     // a function of its own, so that the same observer given twice is told twice and removed once each
     const entry: StatementObserver = (outcome, seconds) => observer(outcome, seconds)
@@ -120,7 +120,7 @@ export class GatheredReads<K, V> {
     this.schedule()
   }
 
-  // last, after the waiters have their answers: an observer can delay or break none of them
+  // last, after the waiters have their answers, so that no observer delays them
   private told(outcome: 'ok' | 'error', started: number): void {
     // started 0: nobody observed when the statement went
     if (started === 0 || this.observers.size === 0) return
